@@ -1,0 +1,73 @@
+"""Names shared across the package: metric names, tag keys, aliases, defaults.
+
+Metric names are fixed so runs line up in the MLflow compare view and can be sorted on in the UI.
+"""
+
+# --- headline metrics (one value per candidate run) ---
+INTENT_ACCURACY = "intent_accuracy"
+INTENT_F1_WEIGHTED = "intent_f1_weighted"
+INTENT_F1_MACRO = "intent_f1_macro"
+INTENT_PRECISION_WEIGHTED = "intent_precision_weighted"
+INTENT_RECALL_WEIGHTED = "intent_recall_weighted"
+ENTITY_F1_WEIGHTED = "entity_f1_weighted"
+ENTITY_PRECISION_WEIGHTED = "entity_precision_weighted"
+ENTITY_RECALL_WEIGHTED = "entity_recall_weighted"
+TRAIN_SECONDS = "train_seconds"
+EVAL_SECONDS = "eval_seconds"
+MODEL_SIZE_MB = "model_size_mb"
+CRITICAL_PASS_RATE = "critical_pass_rate"
+CRITICAL_FAILURES = "critical_failures"
+
+KEY_METRICS = (
+    INTENT_F1_WEIGHTED,
+    INTENT_ACCURACY,
+    INTENT_F1_MACRO,
+    ENTITY_F1_WEIGHTED,
+    CRITICAL_PASS_RATE,
+    TRAIN_SECONDS,
+    EVAL_SECONDS,
+)
+
+# --- per-label metric prefixes: "intent_f1/greet", "entity_f1/product", "extractor_f1/CRFEntityExtractor"
+INTENT_F1_PREFIX = "intent_f1/"
+ENTITY_F1_PREFIX = "entity_f1/"
+EXTRACTOR_F1_PREFIX = "extractor_f1_weighted/"
+EXTRACTOR_PRECISION_PREFIX = "extractor_precision_weighted/"
+EXTRACTOR_RECALL_PREFIX = "extractor_recall_weighted/"
+
+# --- keys inside Rasa's report JSONs (sklearn classification_report output) ---
+WEIGHTED_AVG = "weighted avg"
+MACRO_AVG = "macro avg"
+MICRO_AVG = "micro avg"
+REPORT_SUMMARY_KEYS = frozenset({WEIGHTED_AVG, MACRO_AVG, MICRO_AVG, "accuracy"})
+
+# --- tags ---
+TAG_RASA_VERSION = "rasa_version"
+TAG_TENSORFLOW_VERSION = "tensorflow_version"
+TAG_MLFLOW_VERSION = "mlflow_version"
+TAG_GIT_COMMIT = "git_commit"
+TAG_CONFIG = "config"
+TAG_ROLE = "nlu_mlflow.role"
+ROLE_WORKFLOW = "workflow"
+ROLE_CANDIDATE = "candidate"
+TAG_BEST = "nlu_mlflow.best"
+MLFLOW_RUN_NOTE = "mlflow.note.content"
+
+# --- registry ---
+DEFAULT_MODEL_NAME = "rasa-nlu"
+ALIAS_PRODUCTION = "production"
+ALIAS_PREVIOUS = "previous-production"
+
+# --- defaults ---
+DEFAULT_EXPERIMENT = "nlu-mlflow"
+DEFAULT_TRACKING_URI = "sqlite:///mlruns.db"
+DEFAULT_ARTIFACT_DIR = "mlartifacts"
+DEFAULT_PRIMARY_METRIC = INTENT_F1_WEIGHTED
+DEFAULT_MIN_EXAMPLES_PER_INTENT = 2
+DEFAULT_SEED = 42
+
+# --- artifact paths inside a candidate run ---
+ARTIFACT_REPORTS = "reports"
+ARTIFACT_ARCHIVE = "rasa_model"
+ARTIFACT_PREDICTIONS_TABLE = "predictions.json"
+ARTIFACT_CONFIG = "config"

@@ -1,0 +1,93 @@
+"""Evaluate a trained Rasa model on held-out data with Rasa's own evaluation code.
+
+Predictions come from ``rasa.nlu.test.get_eval_data`` and reports, error files and plots from
+``evaluate_intents`` / ``evaluate_entities``, exactly as ``rasa test nlu`` writes them; this module
+only adds the fixed metric names and a per-example table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from nlu_mlflow import metrics as m
+from nlu_mlflow.data import NluData
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    metrics: dict[str, float]
+    predictions: pd.DataFrame  # one row per test example
+    report_dir: Path  # Rasa's report JSONs, error files and PNGs
+    main_extractor: str | None
+    seconds: float
+
+
+def load_processor(archive: Path):
+    """Load a model archive the way ``rasa test nlu`` does."""
+    from rasa.core.agent import Agent
+
+    return Agent.load(model_path=str(archive)).processor
+
+
+def predict(processor, test: NluData) -> tuple[list, list, list]:
+    """Rasa's per-message predictions: (intent, response selection, entity) results."""
+    from rasa.nlu.test import get_eval_data
+
+    return asyncio.run(get_eval_data(processor, test.training_data))
+
+
+def evaluate(processor, test: NluData, pipeline_extractors: list[str], out_dir: Path) -> Evaluation:
+    """Score ``processor`` on ``test``; reports are written to ``out_dir``."""
+    from rasa.nlu.test import evaluate_entities, evaluate_intents
+
+    started = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    intent_results, _, entity_results = predict(processor, test)
+    intents = evaluate_intents(intent_results, str(out_dir), True, True, False, report_as_dict=True)
+    active = {p.get("extractor") for r in entity_results for p in r.entity_predictions} - {None}
+    entities = {}
+    if any(entity_results) and active:
+        entities = evaluate_entities(entity_results, active, str(out_dir), True, True, False, report_as_dict=True)
+    main = m.main_extractor(pipeline_extractors, active)
+    scores = m.intent_metrics(intents["report"], intents["accuracy"])
+    scores.update(m.entity_metrics({k: v["report"] for k, v in entities.items()}, main))
+    table = predictions_table(intent_results, entity_results, main)
+    return Evaluation(scores, table, out_dir, main, time.perf_counter() - started)
+
+
+def _spans(entities: list[dict], extractor: str | None = None) -> list[dict]:
+    keep = [e for e in entities if extractor is None or e.get("extractor") == extractor]
+    return sorted(
+        ({"entity": e["entity"], "value": e.get("value"), "start": e["start"], "end": e["end"]} for e in keep),
+        key=lambda e: (e["start"], e["end"], e["entity"]),
+    )
+
+
+def predictions_table(intent_results: list, entity_results: list, extractor: str | None) -> pd.DataFrame:
+    """One row per test example: expected vs predicted intent and (main extractor's) entities."""
+    rows = []
+    for i, result in enumerate(intent_results):
+        row = {
+            "text": result.message,
+            "intent": result.intent_target,
+            "predicted_intent": result.intent_prediction,
+            "confidence": result.confidence,
+            "intent_correct": result.intent_target == result.intent_prediction,
+        }
+        if i < len(entity_results):
+            expected = _spans(entity_results[i].entity_targets)
+            predicted = _spans(entity_results[i].entity_predictions, extractor)
+            row["entities"] = json.dumps(expected)
+            row["predicted_entities"] = json.dumps(predicted)
+            key = ("entity", "start", "end")
+            row["entities_correct"] = [[e[k] for k in key] for e in expected] == [
+                [e[k] for k in key] for e in predicted
+            ]
+        rows.append(row)
+    return pd.DataFrame(rows)

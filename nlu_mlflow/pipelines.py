@@ -1,0 +1,160 @@
+"""Rasa pipeline configs: discover them, check their components, cap epochs, flatten to params."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from nlu_mlflow.errors import InputError
+
+CONFIG_SUFFIXES = (".yml", ".yaml")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """One Rasa config file, as read and as it will be trained."""
+
+    name: str  # file stem; the run name of its MLflow run
+    path: Path
+    config: dict  # effective config (after the epoch cap)
+
+    @property
+    def pipeline(self) -> list[dict]:
+        return self.config.get("pipeline") or []
+
+    def component_names(self) -> list[str]:
+        return [c["name"] for c in self.pipeline]
+
+    def write(self, path: Path) -> Path:
+        path.write_text(yaml.safe_dump(self.config, sort_keys=False), encoding="utf-8")
+        return path
+
+
+def discover(configs: Path) -> list[Path]:
+    """The config files to train: ``configs`` itself when it is a file, else the files in the folder."""
+    if configs.is_file():
+        return [configs]
+    if not configs.is_dir():
+        raise InputError(f"{configs}: no such file or folder; pass --configs with a folder of Rasa configs.")
+    files = sorted(p for p in configs.iterdir() if p.suffix in CONFIG_SUFFIXES)
+    if not files:
+        raise InputError(f"{configs}: the folder holds no .yml config; add a Rasa config with a `pipeline:`.")
+    return files
+
+
+def load(path: Path, epochs: int | None = None, seed: int | None = None) -> PipelineConfig:
+    """Read and check one config; apply the epoch cap and the seed."""
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise InputError(f"{path}: not valid YAML{where}; fix the syntax.") from None
+    if not isinstance(config, dict) or not isinstance(config.get("pipeline"), list) or not config["pipeline"]:
+        raise InputError(f"{path}: no `pipeline:` list; add one, e.g. `pipeline: [{{name: WhitespaceTokenizer}}]`.")
+    problems = [p for i, c in enumerate(config["pipeline"]) if (p := _component_problem(path, i, c))]
+    if problems:
+        raise InputError(problems)
+    config = cap_epochs(config, epochs) if epochs else config
+    config = with_seed(config, seed) if seed is not None else config
+    return PipelineConfig(path.stem, path, config)
+
+
+def load_all(configs: Path, epochs: int | None = None, seed: int | None = None) -> list[PipelineConfig]:
+    loaded = [load(p, epochs, seed) for p in discover(configs)]
+    names = [c.name for c in loaded]
+    if len(set(names)) != len(names):
+        raise InputError(f"{configs}: two configs share a file name stem; rename one (run names must differ).")
+    return loaded
+
+
+def known_components() -> dict[str, type]:
+    from rasa.engine.recipes.default_components import DEFAULT_COMPONENTS
+
+    return {c.__name__: c for c in DEFAULT_COMPONENTS}
+
+
+def component_class(name: str) -> type | None:
+    """Rasa's built-in component of that name, or a custom one given by its dotted import path."""
+    builtin = known_components().get(name)
+    if builtin is not None or "." not in name:
+        return builtin
+    module, _, cls = name.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), cls)
+    except (ImportError, AttributeError):
+        return None
+
+
+def _component_problem(path: Path, index: int, component: object) -> str | None:
+    if not isinstance(component, dict) or not isinstance(component.get("name"), str):
+        return f"{path}: pipeline item {index + 1} has no `name:`; give every component a name."
+    name = component["name"]
+    if component_class(name) is not None:
+        return None
+    close = difflib.get_close_matches(name, known_components(), n=1)
+    hint = f"did you mean '{close[0]}'?" if close else "use a Rasa component name or a dotted import path"
+    return f"{path}: unknown component '{name}' (pipeline item {index + 1}); {hint}"
+
+
+def default_config(name: str) -> dict:
+    getter = getattr(component_class(name), "get_default_config", None)
+    return getter() if getter else {}
+
+
+def default_epochs(name: str) -> int | None:
+    return default_config(name).get("epochs")
+
+
+def with_seed(config: dict, seed: int) -> dict:
+    """A copy of ``config`` where components with a ``random_seed`` option and none set use ``seed``."""
+    seeded = copy.deepcopy(config)
+    for component in seeded["pipeline"]:
+        if "random_seed" in default_config(component["name"]) and component.get("random_seed") is None:
+            component["random_seed"] = seed
+    return seeded
+
+
+def cap_epochs(config: dict, cap: int) -> dict:
+    """A copy of ``config`` where no component trains more than ``cap`` epochs."""
+    if cap < 1:
+        raise InputError(f"--epochs {cap}: must be at least 1.")
+    capped = copy.deepcopy(config)
+    for component in capped["pipeline"]:
+        epochs = component.get("epochs", default_epochs(component["name"]))
+        if epochs is not None:
+            component["epochs"] = min(int(epochs), cap)
+    return capped
+
+
+def flatten(config: PipelineConfig) -> dict[str, str]:
+    """MLflow params for a pipeline: ``pipeline.03.DIETClassifier.epochs -> 5``."""
+    params = {"language": str(config.config.get("language", ""))}
+    for index, component in enumerate(config.pipeline):
+        prefix = f"pipeline.{index:02d}"
+        params[prefix] = component["name"]
+        for key, value in component.items():
+            if key != "name":
+                params[f"{prefix}.{component['name']}.{key}"] = str(value)
+    return params
+
+
+def entity_extractors(config: PipelineConfig) -> list[str]:
+    """Entity extractors of the pipeline, in pipeline order (the first is the main one)."""
+    from rasa.nlu.extractors.extractor import EntityExtractorMixin
+
+    extractors = []
+    for component in config.pipeline:
+        cls = component_class(component["name"])
+        if component["name"] == "DIETClassifier" and component.get("entity_recognition") is False:
+            continue
+        if component["name"] == "EntitySynonymMapper":
+            continue
+        if cls is not None and issubclass(cls, EntityExtractorMixin):
+            extractors.append(component["name"])
+    return extractors

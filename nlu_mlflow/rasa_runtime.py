@@ -1,0 +1,35 @@
+"""Process-wide settings for running Rasa and TensorFlow quietly and offline.
+
+Imported by the package before Rasa: telemetry off (no network), TensorFlow's C++ logs down,
+matplotlib headless.
+"""
+
+import logging
+import os
+import warnings
+
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("LOG_LEVEL_LIBRARIES", "ERROR")
+os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+
+
+def quiet_rasa(level: int = logging.WARNING) -> None:
+    """Keep Rasa's and TensorFlow's INFO/DEBUG chatter out of the workflow's own progress output."""
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_structlog(level)
+    for name in ("rasa", "tensorflow", "absl", "matplotlib", "sanic", "urllib3", "alembic"):
+        logging.getLogger(name).setLevel(level)
+    for category in (DeprecationWarning, FutureWarning, UserWarning, PendingDeprecationWarning):
+        warnings.filterwarnings("ignore", category=category)
+
+
+def versions() -> dict[str, str]:
+    """Versions of the libraries that decide a model's behaviour."""
+    import mlflow
+    import rasa
+    import tensorflow as tf
+
+    return {"rasa": rasa.__version__, "tensorflow": tf.__version__, "mlflow": mlflow.__version__}

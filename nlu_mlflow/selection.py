@@ -1,0 +1,42 @@
+"""Pick the best candidate of a workflow run (pure: metrics in, decision out)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nlu_mlflow import constants as c
+
+
+@dataclass(frozen=True)
+class Selection:
+    best: str | None
+    reasons: dict[str, str] = field(default_factory=dict)  # candidate -> why it is or is not best
+
+
+def select_best(candidates: dict[str, dict[str, float]], primary_metric: str) -> Selection:
+    """Highest ``primary_metric`` among candidates that fail no critical utterance.
+
+    A candidate with a critical failure is never best, whatever its score. Ties go to the
+    first candidate in name order, so the choice is reproducible.
+    """
+    reasons: dict[str, str] = {}
+    eligible: dict[str, float] = {}
+    for name in sorted(candidates):
+        scores = candidates[name]
+        failures = scores.get(c.CRITICAL_FAILURES, 0)
+        if primary_metric not in scores:
+            reasons[name] = f"has no '{primary_metric}' score"
+        elif failures:
+            reasons[name] = f"fails {int(failures)} critical utterance(s)"
+        else:
+            eligible[name] = scores[primary_metric]
+    if not eligible:
+        return Selection(None, reasons)
+    best = max(eligible, key=lambda n: (eligible[n], -sorted(eligible).index(n)))
+    for name, score in eligible.items():
+        reasons[name] = (
+            f"best {primary_metric} = {score:.4f} among candidates passing all critical utterances"
+            if name == best
+            else f"{primary_metric} = {score:.4f} < {eligible[best]:.4f} of {best}"
+        )
+    return Selection(best, reasons)

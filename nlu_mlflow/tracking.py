@@ -1,0 +1,126 @@
+"""Every MLflow tracking call of the workflow (runs, params, metrics, artifacts, tables, datasets)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+
+from nlu_mlflow import constants as c
+
+MAX_PARAM_LENGTH = 6000
+
+
+def default_tracking_uri(project_dir: Path) -> str:
+    return f"sqlite:///{(project_dir / 'mlruns.db').resolve()}"
+
+
+def configure(tracking_uri: str | None, experiment: str, project_dir: Path | None = None) -> str:
+    """Point MLflow at the store and experiment; returns the tracking URI in use.
+
+    Order: ``tracking_uri`` argument, ``MLFLOW_TRACKING_URI``, else ``sqlite:///mlruns.db`` in the
+    project folder with artifacts in ``mlartifacts/`` beside it. Under ``mlflow run`` the experiment
+    chosen there (``MLFLOW_EXPERIMENT_ID``) wins.
+    """
+    project_dir = project_dir or Path.cwd()
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(project_dir)
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    if os.environ.get("MLFLOW_RUN_ID") or os.environ.get("MLFLOW_EXPERIMENT_ID"):
+        return uri
+    if mlflow.get_experiment_by_name(experiment) is None:
+        location = None
+        if uri.startswith("sqlite:") and not os.environ.get("MLFLOW_TRACKING_URI") and not tracking_uri:
+            location = (project_dir / c.DEFAULT_ARTIFACT_DIR).resolve().as_uri()
+        mlflow.create_experiment(experiment, artifact_location=location)
+    mlflow.set_experiment(experiment)
+    return uri
+
+
+def git_commit(directory: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def environment_tags(versions: dict[str, str], project_dir: Path) -> dict[str, str]:
+    tags = {
+        c.TAG_RASA_VERSION: versions["rasa"],
+        c.TAG_TENSORFLOW_VERSION: versions["tensorflow"],
+        c.TAG_MLFLOW_VERSION: versions["mlflow"],
+    }
+    commit = git_commit(project_dir)
+    if commit:
+        tags[c.TAG_GIT_COMMIT] = commit
+    return tags
+
+
+@contextmanager
+def workflow_run(run_name: str, tags: dict[str, str]) -> Iterator[mlflow.ActiveRun]:
+    """The parent run: the one ``mlflow run`` started, or a new one. FAILED when the block raises."""
+    with mlflow.start_run(run_name=None if os.environ.get("MLFLOW_RUN_ID") else run_name) as run:
+        mlflow.set_tags({**tags, c.TAG_ROLE: c.ROLE_WORKFLOW})
+        yield run
+
+
+@contextmanager
+def candidate_run(name: str, tags: dict[str, str]) -> Iterator[mlflow.ActiveRun]:
+    """A child run for one pipeline, named after its config."""
+    with mlflow.start_run(run_name=name, nested=True) as run:
+        mlflow.set_tags({**tags, c.TAG_ROLE: c.ROLE_CANDIDATE, c.TAG_CONFIG: name})
+        yield run
+
+
+def log_params(params: dict[str, object]) -> None:
+    mlflow.log_params({k: str(v)[:MAX_PARAM_LENGTH] for k, v in params.items() if v is not None})
+
+
+def log_metrics(metrics: dict[str, float]) -> None:
+    mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None})
+
+
+def log_dataset(frame: pd.DataFrame, source: str, name: str, digest: str, context: str) -> None:
+    """Log NLU examples as an MLflow dataset input (shown in the run's Datasets panel)."""
+    dataset = mlflow.data.from_pandas(frame, source=source, name=name, targets="intent", digest=digest)
+    mlflow.log_input(dataset, context=context)
+
+
+def log_artifacts(directory: Path, artifact_path: str) -> None:
+    mlflow.log_artifacts(str(directory), artifact_path)
+
+
+def log_artifact(path: Path, artifact_path: str | None = None) -> None:
+    mlflow.log_artifact(str(path), artifact_path)
+
+
+def log_table(frame: pd.DataFrame, artifact_file: str) -> None:
+    mlflow.log_table(data=frame, artifact_file=artifact_file)
+
+
+def log_json(obj: object, artifact_file: str) -> None:
+    mlflow.log_dict(json.loads(json.dumps(obj, default=str)), artifact_file)
+
+
+def set_tags(tags: dict[str, str]) -> None:
+    mlflow.set_tags(tags)
+
+
+def set_run_tags(run_id: str, tags: dict[str, str]) -> None:
+    client = mlflow.MlflowClient()
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
+
+
+def set_description(text: str) -> None:
+    mlflow.set_tag(c.MLFLOW_RUN_NOTE, text)
