@@ -23,7 +23,9 @@ EXIT_INPUT_ERROR = 2
 
 TrackingUri = Annotated[
     str | None,
-    typer.Option(envvar="MLFLOW_TRACKING_URI", help="MLflow tracking URI (default: sqlite:///mlruns.db here)."),
+    typer.Option(
+        envvar="MLFLOW_TRACKING_URI", help="MLflow tracking URI (default: sqlite:///mlruns.db here)."
+    ),
 ]
 Experiment = Annotated[str, typer.Option(help="MLflow experiment name.")]
 
@@ -51,14 +53,20 @@ def run(
         Path | None, typer.Option(help="Held-out Rasa NLU test data; without it a stratified split is used.")
     ] = None,
     test_fraction: Annotated[float, typer.Option(help="Share of --data held out when no --test-data.")] = 0.2,
-    seed: Annotated[int, typer.Option(help="Seed for the split and for components' random_seed.")] = c.DEFAULT_SEED,
-    configs: Annotated[Path, typer.Option(help="Folder of Rasa pipeline configs (or one config file).")] = Path(
-        "configs"
-    ),
-    epochs: Annotated[int | None, typer.Option(min=1, help="Cap on training epochs for every pipeline.")] = None,
+    seed: Annotated[
+        int, typer.Option(help="Seed for the split and for components' random_seed.")
+    ] = c.DEFAULT_SEED,
+    configs: Annotated[
+        Path, typer.Option(help="Folder of Rasa pipeline configs (or one config file).")
+    ] = Path("configs"),
+    epochs: Annotated[
+        int, typer.Option(min=0, help="Cap on training epochs for every pipeline (0: as configured).")
+    ] = 0,
     experiment: Experiment = c.DEFAULT_EXPERIMENT,
     tracking_uri: TrackingUri = None,
-    primary_metric: Annotated[str, typer.Option(help="Metric that picks the best candidate.")] = c.INTENT_F1_WEIGHTED,
+    primary_metric: Annotated[
+        str, typer.Option(help="Metric that picks the best candidate.")
+    ] = c.INTENT_F1_WEIGHTED,
     min_examples: Annotated[int, typer.Option(min=1, help="Fewest training examples an intent may have.")] = (
         c.DEFAULT_MIN_EXAMPLES_PER_INTENT
     ),
@@ -77,7 +85,7 @@ def run(
         test_fraction=test_fraction,
         seed=seed,
         configs=configs,
-        epochs=epochs,
+        epochs=epochs or None,
         experiment=experiment,
         tracking_uri=tracking_uri,
         primary_metric=primary_metric,

@@ -58,7 +58,9 @@ def nlu_files(path: Path) -> list[Path]:
         raise InputError(f"{path}: no such file or folder; pass an existing Rasa NLU file or folder.")
     files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in NLU_SUFFIXES)
     if not files:
-        raise InputError(f"{path}: the folder holds no .yml, .yaml or .json file; point --data at Rasa NLU data.")
+        raise InputError(
+            f"{path}: the folder holds no .yml, .yaml or .json file; point --data at Rasa NLU data."
+        )
     return files
 
 
@@ -76,7 +78,9 @@ def load_file(path: Path):
             "`rasa data validate` accepts it."
         ) from None
     except (UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"{path}: not readable as Rasa NLU data ({exc}); save it as UTF-8 Rasa YAML.") from None
+        raise InputError(
+            f"{path}: not readable as Rasa NLU data ({exc}); save it as UTF-8 Rasa YAML."
+        ) from None
     return data
 
 

@@ -53,7 +53,9 @@ def evaluate(processor, test: NluData, pipeline_extractors: list[str], out_dir: 
     active = {p.get("extractor") for r in entity_results for p in r.entity_predictions} - {None}
     entities = {}
     if any(entity_results) and active:
-        entities = evaluate_entities(entity_results, active, str(out_dir), True, True, False, report_as_dict=True)
+        entities = evaluate_entities(
+            entity_results, active, str(out_dir), True, True, False, report_as_dict=True
+        )
     main = m.main_extractor(pipeline_extractors, active)
     scores = m.intent_metrics(intents["report"], intents["accuracy"])
     scores.update(m.entity_metrics({k: v["report"] for k, v in entities.items()}, main))
@@ -64,7 +66,10 @@ def evaluate(processor, test: NluData, pipeline_extractors: list[str], out_dir: 
 def _spans(entities: list[dict], extractor: str | None = None) -> list[dict]:
     keep = [e for e in entities if extractor is None or e.get("extractor") == extractor]
     return sorted(
-        ({"entity": e["entity"], "value": e.get("value"), "start": e["start"], "end": e["end"]} for e in keep),
+        (
+            {"entity": e["entity"], "value": e.get("value"), "start": e["start"], "end": e["end"]}
+            for e in keep
+        ),
         key=lambda e: (e["start"], e["end"], e["entity"]),
     )
 

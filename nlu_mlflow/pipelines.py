@@ -56,7 +56,9 @@ def load(path: Path, epochs: int | None = None, seed: int | None = None) -> Pipe
         where = f" at line {mark.line + 1}" if mark else ""
         raise InputError(f"{path}: not valid YAML{where}; fix the syntax.") from None
     if not isinstance(config, dict) or not isinstance(config.get("pipeline"), list) or not config["pipeline"]:
-        raise InputError(f"{path}: no `pipeline:` list; add one, e.g. `pipeline: [{{name: WhitespaceTokenizer}}]`.")
+        raise InputError(
+            f"{path}: no `pipeline:` list; add one, e.g. `pipeline: [{{name: WhitespaceTokenizer}}]`."
+        )
     problems = [p for i, c in enumerate(config["pipeline"]) if (p := _component_problem(path, i, c))]
     if problems:
         raise InputError(problems)
@@ -69,7 +71,9 @@ def load_all(configs: Path, epochs: int | None = None, seed: int | None = None) 
     loaded = [load(p, epochs, seed) for p in discover(configs)]
     names = [c.name for c in loaded]
     if len(set(names)) != len(names):
-        raise InputError(f"{configs}: two configs share a file name stem; rename one (run names must differ).")
+        raise InputError(
+            f"{configs}: two configs share a file name stem; rename one (run names must differ)."
+        )
     return loaded
 
 

@@ -92,16 +92,19 @@ def run(settings: WorkflowSettings) -> WorkflowResult:
     rasa_runtime.quiet_rasa()
     uri = tracking.configure(settings.tracking_uri, settings.experiment, settings.project_dir)
     env_tags = tracking.environment_tags(rasa_runtime.versions(), settings.project_dir)
-    with tempfile.TemporaryDirectory(prefix="nlu-mlflow-") as tmp, tracking.workflow_run(
-        "workflow", env_tags
-    ) as parent:
+    with (
+        tempfile.TemporaryDirectory(prefix="nlu-mlflow-") as tmp,
+        tracking.workflow_run("workflow", env_tags) as parent,
+    ):
         work = Path(tmp)
         _log_workflow_inputs(settings, inputs)
         train_yaml = inputs.train.to_yaml(work / "train.yml")
         candidates = []
         for i, config in enumerate(inputs.configs, start=1):
             logger.info("[%d/%d] %s: training", i, len(inputs.configs), config.name)
-            candidates.append(_run_candidate(config, inputs, settings, train_yaml, work / config.name, env_tags))
+            candidates.append(
+                _run_candidate(config, inputs, settings, train_yaml, work / config.name, env_tags)
+            )
         chosen = selection.select_best({x.name: x.metrics for x in candidates}, settings.primary_metric)
         result = WorkflowResult(parent.info.run_id, uri, candidates, chosen)
         _log_selection(result, settings)
@@ -113,10 +116,16 @@ def _run_candidate(config, inputs: Inputs, settings, train_yaml: Path, work: Pat
         tracking.log_params(_candidate_params(config, inputs, settings))
         _log_datasets(inputs)
         trained = training.train(config, train_yaml, work)
-        logger.info("  %s: trained in %.1f s; evaluating on %d examples", config.name, trained.seconds,
-                    len(inputs.test.examples))
+        logger.info(
+            "  %s: trained in %.1f s; evaluating on %d examples",
+            config.name,
+            trained.seconds,
+            len(inputs.test.examples),
+        )
         processor = evaluation.load_processor(trained.archive)
-        result = evaluation.evaluate(processor, inputs.test, pipelines.entity_extractors(config), work / "reports")
+        result = evaluation.evaluate(
+            processor, inputs.test, pipelines.entity_extractors(config), work / "reports"
+        )
         del processor
         scores = {
             **result.metrics,
@@ -129,7 +138,9 @@ def _run_candidate(config, inputs: Inputs, settings, train_yaml: Path, work: Pat
         tracking.log_artifact(trained.archive, c.ARTIFACT_ARCHIVE)
         tracking.log_artifact(config.write(work / f"{config.name}.yml"), c.ARTIFACT_CONFIG)
         tracking.log_table(result.predictions, c.ARTIFACT_PREDICTIONS_TABLE)
-        logger.info("  %s: %s = %.4f", config.name, settings.primary_metric, scores.get(settings.primary_metric, 0))
+        logger.info(
+            "  %s: %s = %.4f", config.name, settings.primary_metric, scores.get(settings.primary_metric, 0)
+        )
         return Candidate(config.name, run.info.run_id, scores, trained.archive)
 
 
@@ -145,19 +156,22 @@ def _candidate_params(config, inputs: Inputs, settings: WorkflowSettings) -> dic
 
 
 def _log_datasets(inputs: Inputs) -> None:
-    tracking.log_dataset(inputs.train.to_frame(), inputs.train.source, "train", inputs.train.digest, "training")
+    tracking.log_dataset(
+        inputs.train.to_frame(), inputs.train.source, "train", inputs.train.digest, "training"
+    )
     tracking.log_dataset(inputs.test.to_frame(), inputs.test.source, "test", inputs.test.digest, "evaluation")
 
 
 def _log_workflow_inputs(settings: WorkflowSettings, inputs: Inputs) -> None:
     tracking.log_params(
         {
-            "data": settings.data,
-            "test_data": settings.test_data or f"split {settings.test_fraction} of data",
+            # names differ from the MLproject parameters, which `mlflow run` logs on this run already
+            "data_source": inputs.train.source,
+            "test_source": inputs.test.source,
             "test_fraction": None if settings.test_data else settings.test_fraction,
             "seed": settings.seed,
             "epochs_cap": settings.epochs,
-            "configs": ",".join(x.name for x in inputs.configs),
+            "config_names": ",".join(x.name for x in inputs.configs),
             "primary_metric": settings.primary_metric,
             "train_digest": inputs.train.digest,
             "test_digest": inputs.test.digest,
@@ -203,4 +217,3 @@ def summary_table(result: WorkflowResult, primary_metric: str) -> pd.DataFrame:
         for x in result.candidates
     ]
     return pd.DataFrame(rows).dropna(axis=1, how="all")
-

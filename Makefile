@@ -1,0 +1,41 @@
+# Every command a person runs. The environment is built from requirements/lock.txt on first use.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+CLI    := $(VENV)/bin/nlu-mlflow
+DEMO_EPOCHS ?= 40
+BENCH_DATA  ?= ../shared/datasets/rasa-demo-flat
+BENCH_EPOCHS ?= 5
+
+.PHONY: venv demo test test-fast lint format bench ui clean
+
+$(VENV)/.installed: requirements/lock.txt
+	bash scripts/bootstrap.sh
+
+venv: $(VENV)/.installed
+
+## demo: train every config on the pizza example data, evaluate, log to MLflow, pick the best
+demo: venv
+	$(CLI) run --data data/pizza/train.yml --test-data data/pizza/test.yml \
+		--critical data/pizza/critical.yml --epochs $(DEMO_EPOCHS)
+	@$(CLI) ui-hint
+
+## test: the whole suite (real Rasa training on tiny data, real MLflow stores and servers)
+test: venv
+	$(PY) -m pytest
+
+test-fast: venv
+	$(PY) -m pytest -m "not slow"
+
+lint: venv
+	$(VENV)/bin/ruff check nlu_mlflow tests
+	$(VENV)/bin/ruff format --check nlu_mlflow tests
+
+format: venv
+	$(VENV)/bin/ruff format nlu_mlflow tests
+	$(VENV)/bin/ruff check --fix nlu_mlflow tests
+
+ui: venv
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlruns.db --port 5000
+
+clean:
+	rm -rf mlruns.db mlartifacts mlruns .pytest_cache

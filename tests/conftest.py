@@ -1,0 +1,51 @@
+"""Shared fixtures: real Rasa models trained once per session on the project's tiny demo data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nlu_mlflow import pipelines, rasa_runtime, training
+from nlu_mlflow.data import load_nlu
+
+ROOT = Path(__file__).resolve().parents[1]
+PIZZA = ROOT / "data" / "pizza"
+CONFIGS = ROOT / "configs"
+SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
+
+
+@pytest.fixture(scope="session")
+def pizza_train():
+    return load_nlu(PIZZA / "train.yml")
+
+
+@pytest.fixture(scope="session")
+def pizza_test():
+    return load_nlu(PIZZA / "test.yml")
+
+
+def _train(config_name: str, epochs: int, tmp_path_factory) -> training.TrainedModel:
+    rasa_runtime.quiet_rasa()
+    work = tmp_path_factory.mktemp(config_name)
+    config = pipelines.load(CONFIGS / f"{config_name}.yml", epochs=epochs, seed=42)
+    train_yaml = load_nlu(PIZZA / "train.yml").to_yaml(work / "train.yml")
+    return training.train(config, train_yaml, work)
+
+
+@pytest.fixture(scope="session")
+def logreg_model(tmp_path_factory) -> training.TrainedModel:
+    """LogisticRegression + CRF on the pizza data: no TensorFlow training, about 10 s."""
+    return _train("logreg_crf", 1, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def diet_model(tmp_path_factory) -> training.TrainedModel:
+    """DIET (intents + entities) on the pizza data, 3 epochs: the TensorFlow path, about 40 s."""
+    return _train("diet", 3, tmp_path_factory)
+
+
+@pytest.fixture()
+def tracking_uri(tmp_path) -> str:
+    """A fresh SQLite MLflow store for one test."""
+    return f"sqlite:///{tmp_path / 'mlruns.db'}"
