@@ -48,58 +48,136 @@ def _fail(error: Exception, code: int = EXIT_INPUT_ERROR) -> typer.Exit:
 
 @app.command()
 def run(
-    data: Annotated[Path, typer.Option(help="Rasa NLU training data: a YAML/JSON file or a folder.")],
+    data: Annotated[
+        Path | None, typer.Option(help="Rasa NLU training data: a YAML/JSON file or a folder.")
+    ] = None,
     test_data: Annotated[
         Path | None, typer.Option(help="Held-out Rasa NLU test data; without it a stratified split is used.")
     ] = None,
-    test_fraction: Annotated[float, typer.Option(help="Share of --data held out when no --test-data.")] = 0.2,
+    test_fraction: Annotated[
+        float | None, typer.Option(help="Share of --data held out when no --test-data [0.2].")
+    ] = None,
     seed: Annotated[
-        int, typer.Option(help="Seed for the split and for components' random_seed.")
-    ] = c.DEFAULT_SEED,
+        int | None, typer.Option(help="Seed for the split and for components' random_seed [42].")
+    ] = None,
     configs: Annotated[
-        Path, typer.Option(help="Folder of Rasa pipeline configs (or one config file).")
-    ] = Path("configs"),
+        Path | None, typer.Option(help="Folder of Rasa pipeline configs, or one config [configs].")
+    ] = None,
     epochs: Annotated[
-        int, typer.Option(min=0, help="Cap on training epochs for every pipeline (0: as configured).")
-    ] = 0,
-    experiment: Experiment = c.DEFAULT_EXPERIMENT,
+        int | None, typer.Option(min=0, help="Cap on training epochs for every pipeline (0: as configured).")
+    ] = None,
+    critical: Annotated[
+        Path | None, typer.Option(help="Critical-utterance suite (YAML) every candidate must pass.")
+    ] = None,
+    workflow_file: Annotated[
+        Path | None,
+        typer.Option("--workflow", help="Workflow YAML with these settings and a `promotion:` section."),
+    ] = None,
+    experiment: Annotated[
+        str | None, typer.Option(help=f"MLflow experiment name [{c.DEFAULT_EXPERIMENT}].")
+    ] = None,
     tracking_uri: TrackingUri = None,
+    model_name: Annotated[
+        str | None, typer.Option(help=f"Registered model name [{c.DEFAULT_MODEL_NAME}].")
+    ] = None,
+    register: Annotated[
+        bool | None, typer.Option("--register/--no-register", help="Register the best candidate.")
+    ] = None,
+    promote: Annotated[
+        bool | None, typer.Option("--promote/--no-promote", help="Move `production` when the candidate wins.")
+    ] = None,
     primary_metric: Annotated[
-        str, typer.Option(help="Metric that picks the best candidate.")
-    ] = c.INTENT_F1_WEIGHTED,
-    min_examples: Annotated[int, typer.Option(min=1, help="Fewest training examples an intent may have.")] = (
-        c.DEFAULT_MIN_EXAMPLES_PER_INTENT
-    ),
+        str | None, typer.Option(help="Metric that picks the best and must improve.")
+    ] = None,
+    min_gain: Annotated[
+        float | None, typer.Option(help="Required gain over production on the primary metric.")
+    ] = None,
+    max_entity_f1_drop: Annotated[float | None, typer.Option(help="Largest allowed entity F1 drop.")] = None,
+    intent_min_support: Annotated[
+        int | None, typer.Option(help="Per-intent guard: intents with this many test examples.")
+    ] = None,
+    max_intent_f1_drop: Annotated[
+        float | None, typer.Option(help="Per-intent guard: largest allowed F1 drop.")
+    ] = None,
+    min_critical_pass_rate: Annotated[
+        float | None, typer.Option(help="Critical pass rate a candidate must reach.")
+    ] = None,
+    significance_alpha: Annotated[
+        str | None,
+        typer.Option(help="McNemar test on per-utterance correctness at this alpha ('off' to disable)."),
+    ] = None,
+    min_examples: Annotated[
+        int | None, typer.Option(min=1, help="Fewest training examples an intent may have [2].")
+    ] = None,
     allow_conflicts: Annotated[
-        bool, typer.Option(help="Accept the same text under two intents (reported as an error otherwise).")
-    ] = False,
+        bool | None, typer.Option("--allow-conflicts", help="Accept the same text under two intents.")
+    ] = None,
+    summary_json: Annotated[
+        Path | None, typer.Option(help="Write the decision summary as JSON here.")
+    ] = None,
+    report_md: Annotated[Path | None, typer.Option(help="Write the markdown comparison report here.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More progress output.")] = False,
 ) -> None:
-    """Train and evaluate every pipeline in --configs, each as an MLflow run, and pick the best."""
+    """Train and evaluate every pipeline, register the best, promote it if it beats production.
+
+    Exit status 0 when the workflow completed (promoted or kept: see the last line and --summary-json);
+    2 for bad input; 1 for other errors (registry unreachable, training failure).
+    """
+    from nlu_mlflow import settings as workflow_settings
     from nlu_mlflow import workflow
+    from nlu_mlflow.registry import RegistryError
 
     _setup_logging(verbose)
-    settings = workflow.WorkflowSettings(
-        data=data,
-        test_data=test_data,
-        test_fraction=test_fraction,
-        seed=seed,
-        configs=configs,
-        epochs=epochs or None,
-        experiment=experiment,
-        tracking_uri=tracking_uri,
-        primary_metric=primary_metric,
-        min_examples=min_examples,
-        allow_conflicts=allow_conflicts,
-    )
+    cli_values = {
+        "data": data,
+        "test_data": test_data,
+        "test_fraction": test_fraction,
+        "seed": seed,
+        "configs": configs,
+        "epochs": epochs,
+        "critical": critical,
+        "experiment": experiment,
+        "tracking_uri": tracking_uri,
+        "model_name": model_name,
+        "register": register,
+        "promote": promote,
+        "min_examples": min_examples,
+        "allow_conflicts": allow_conflicts,
+        "summary_json": summary_json,
+        "report_md": report_md,
+    }
+    overrides = {
+        "primary_metric": primary_metric,
+        "min_gain": min_gain,
+        "max_entity_f1_drop": max_entity_f1_drop,
+        "intent_min_support": intent_min_support,
+        "max_intent_f1_drop": max_intent_f1_drop,
+        "min_critical_pass_rate": min_critical_pass_rate,
+        "significance_alpha": _alpha(significance_alpha),
+    }
     try:
+        settings = workflow_settings.build(cli_values, workflow_file, overrides)
         result = workflow.run(settings)
     except InputError as error:
         raise _fail(error) from None
-    table = workflow.summary_table(result, primary_metric)
+    except RegistryError as error:
+        typer.echo(f"error: {error}; the runs and their artifacts are kept in the tracking store.", err=True)
+        raise typer.Exit(1) from None
+    table = workflow.summary_table(result, settings.primary_metric)
     typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     typer.echo(f"\nparent run: {result.run_id} ({result.tracking_uri})")
-    typer.echo(f"best: {result.selection.best or 'none'}")
+    typer.echo(result.outcome.message)
+
+
+def _alpha(value: str | None) -> float | str | None:
+    if value is None or value.lower() in ("off", "none", "false"):
+        return value and "off"
+    try:
+        return float(value)
+    except ValueError:
+        raise _fail(
+            InputError(f"--significance-alpha {value!r}: give a number in (0, 1) or 'off'.")
+        ) from None
 
 
 @app.command()

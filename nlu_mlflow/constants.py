@@ -71,3 +71,22 @@ ARTIFACT_REPORTS = "reports"
 ARTIFACT_ARCHIVE = "rasa_model"
 ARTIFACT_PREDICTIONS_TABLE = "predictions.json"
 ARTIFACT_CONFIG = "config"
+ARTIFACT_CRITICAL_TABLE = "critical.json"
+ARTIFACT_DECISION = "decision.json"
+ARTIFACT_COMPARISON = "comparison.md"
+ARTIFACT_CHAMPION_REPORTS = "champion_reports"
+
+# --- decision record ---
+TAG_DECISION = "nlu_mlflow.decision"  # parent run and versions: promoted | kept | none | forced | rollback
+TAG_DECISION_REASONS = "nlu_mlflow.decision_reasons"
+TAG_DECISION_RUN = "nlu_mlflow.decision_run_id"
+TAG_CANDIDATE_VERSION = "nlu_mlflow.candidate_version"
+TAG_CHAMPION_VERSION = "nlu_mlflow.champion_version"
+TAG_PROMOTED_AT = "nlu_mlflow.promoted_at"
+DECISION_PROMOTED = "promoted"
+DECISION_KEPT = "kept"
+DECISION_NONE = "none"
+DECISION_FORCED = "forced"
+DECISION_ROLLBACK = "rollback"
+CHAMPION_METRIC_PREFIX = "champion_"
+MAX_TAG_LENGTH = 5000

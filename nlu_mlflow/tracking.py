@@ -129,3 +129,7 @@ def set_run_tags(run_id: str, tags: dict[str, str]) -> None:
 
 def set_description(text: str) -> None:
     mlflow.set_tag(c.MLFLOW_RUN_NOTE, text)
+
+
+def log_text(text: str, artifact_file: str) -> None:
+    mlflow.log_text(text, artifact_file)

@@ -1,39 +1,42 @@
 """The orchestrator: the only module that knows the order of the steps.
 
-load config + data -> validate -> (for each pipeline: train -> evaluate -> log) -> select best.
+load config + data -> validate -> for each pipeline (train -> evaluate -> log) -> select best
+-> register -> compare with production -> promote -> record the decision.
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from nlu_mlflow import champion as champion_step
 from nlu_mlflow import constants as c
+from nlu_mlflow import (
+    critical,
+    decision_record,
+    pipelines,
+    pyfunc_model,
+    rasa_runtime,
+    registry,
+    scoring,
+    selection,
+    tracking,
+    training,
+    validation,
+)
 from nlu_mlflow import data as nlu_data
-from nlu_mlflow import evaluation, pipelines, rasa_runtime, selection, tracking, training, validation
 from nlu_mlflow.errors import InputError
+from nlu_mlflow.promotion import Decision, Scores, decide
+from nlu_mlflow.settings import WorkflowSettings
 
 logger = logging.getLogger("nlu_mlflow")
 
-
-@dataclass(frozen=True)
-class WorkflowSettings:
-    data: Path
-    test_data: Path | None = None
-    test_fraction: float = 0.2
-    seed: int = c.DEFAULT_SEED
-    configs: Path = Path("configs")
-    epochs: int | None = None
-    experiment: str = c.DEFAULT_EXPERIMENT
-    tracking_uri: str | None = None
-    primary_metric: str = c.DEFAULT_PRIMARY_METRIC
-    min_examples: int = c.DEFAULT_MIN_EXAMPLES_PER_INTENT
-    allow_conflicts: bool = False
-    project_dir: Path = field(default_factory=Path.cwd)
+__all__ = ["WorkflowSettings", "run", "prepare", "summary_table"]
 
 
 @dataclass(frozen=True)
@@ -41,23 +44,52 @@ class Inputs:
     train: nlu_data.NluData
     test: nlu_data.NluData
     configs: list[pipelines.PipelineConfig]
+    suite: critical.CriticalSuite | None
     overlap: list[str]
 
+    @property
+    def intent_support(self) -> dict[str, int]:
+        return dict(Counter(m.get("intent") for m in self.test.examples))
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, eq=False)
 class Candidate:
     name: str
     run_id: str
-    metrics: dict[str, float]
-    archive: Path
+    model_uri: str
+    extractors: list[str]
+    scores: scoring.ModelScores
+    train_seconds: float
+    size_mb: float
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return {
+            **self.scores.metrics,
+            c.TRAIN_SECONDS: self.train_seconds,
+            c.MODEL_SIZE_MB: self.size_mb,
+            c.EVAL_SECONDS: self.scores.evaluation.seconds,
+        }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
+class Outcome:
+    """What happened after selection: the registered version, the champion and the decision."""
+
+    version: registry.Version | None = None
+    champion: champion_step.ChampionScores | None = None
+    decision: Decision | None = None
+    promoted: bool = False
+    message: str = ""
+
+
+@dataclass(frozen=True, eq=False)
 class WorkflowResult:
     run_id: str
     tracking_uri: str
     candidates: list[Candidate]
     selection: selection.Selection
+    outcome: Outcome
 
     @property
     def best(self) -> Candidate | None:
@@ -74,6 +106,12 @@ def prepare(settings: WorkflowSettings) -> Inputs:
     else:
         train, test = nlu_data.split(full, settings.test_fraction, settings.seed)
     problems += validation.check_test_data(train, test)
+    suite = None
+    if settings.critical is not None:
+        try:
+            suite = critical.load_suite(settings.critical, {m.get("intent") for m in train.examples})
+        except InputError as error:
+            problems += error.problems
     if problems:
         raise InputError(problems)
     overlap = nlu_data.overlapping_texts(train, test)
@@ -83,11 +121,11 @@ def prepare(settings: WorkflowSettings) -> Inputs:
             len(overlap),
             overlap[0],
         )
-    return Inputs(train, test, configs, overlap)
+    return Inputs(train, test, configs, suite, overlap)
 
 
 def run(settings: WorkflowSettings) -> WorkflowResult:
-    """Train, evaluate and log every pipeline; one parent run, one child run per config."""
+    """Train, evaluate and log every pipeline, register the best, promote it if it wins."""
     inputs = prepare(settings)
     rasa_runtime.quiet_rasa()
     uri = tracking.configure(settings.tracking_uri, settings.experiment, settings.project_dir)
@@ -106,8 +144,10 @@ def run(settings: WorkflowSettings) -> WorkflowResult:
                 _run_candidate(config, inputs, settings, train_yaml, work / config.name, env_tags)
             )
         chosen = selection.select_best({x.name: x.metrics for x in candidates}, settings.primary_metric)
-        result = WorkflowResult(parent.info.run_id, uri, candidates, chosen)
-        _log_selection(result, settings)
+        _log_selection(candidates, chosen)
+        outcome = _after_selection(settings, inputs, candidates, chosen, work / "champion")
+        result = WorkflowResult(parent.info.run_id, uri, candidates, chosen, outcome)
+        decision_record.record_run(result, settings, inputs)
     return result
 
 
@@ -116,32 +156,104 @@ def _run_candidate(config, inputs: Inputs, settings, train_yaml: Path, work: Pat
         tracking.log_params(_candidate_params(config, inputs, settings))
         _log_datasets(inputs)
         trained = training.train(config, train_yaml, work)
-        logger.info(
-            "  %s: trained in %.1f s; evaluating on %d examples",
-            config.name,
-            trained.seconds,
-            len(inputs.test.examples),
+        logger.info("  %s: trained in %.1f s; evaluating", config.name, trained.seconds)
+        extractors = pipelines.entity_extractors(config)
+        scores = scoring.score_archive(
+            trained.archive, inputs.test, inputs.suite, extractors, work / "reports"
         )
-        processor = evaluation.load_processor(trained.archive)
-        result = evaluation.evaluate(
-            processor, inputs.test, pipelines.entity_extractors(config), work / "reports"
-        )
-        del processor
-        scores = {
-            **result.metrics,
+        candidate_metrics = {
+            **scores.metrics,
             c.TRAIN_SECONDS: trained.seconds,
-            c.EVAL_SECONDS: result.seconds,
+            c.EVAL_SECONDS: scores.evaluation.seconds,
             c.MODEL_SIZE_MB: trained.size_mb,
         }
-        tracking.log_metrics(scores)
-        tracking.log_artifacts(result.report_dir, c.ARTIFACT_REPORTS)
-        tracking.log_artifact(trained.archive, c.ARTIFACT_ARCHIVE)
+        tracking.log_metrics(candidate_metrics)
+        tracking.log_artifacts(scores.evaluation.report_dir, c.ARTIFACT_REPORTS)
         tracking.log_artifact(config.write(work / f"{config.name}.yml"), c.ARTIFACT_CONFIG)
-        tracking.log_table(result.predictions, c.ARTIFACT_PREDICTIONS_TABLE)
+        tracking.log_table(scores.evaluation.predictions, c.ARTIFACT_PREDICTIONS_TABLE)
+        if scores.critical is not None:
+            tracking.log_table(scores.critical.table, c.ARTIFACT_CRITICAL_TABLE)
+        model_info = pyfunc_model.log_model(trained.archive)
         logger.info(
-            "  %s: %s = %.4f", config.name, settings.primary_metric, scores.get(settings.primary_metric, 0)
+            "  %s: %s = %.4f",
+            config.name,
+            settings.primary_metric,
+            scores.metrics.get(settings.primary_metric, 0),
         )
-        return Candidate(config.name, run.info.run_id, scores, trained.archive)
+        return Candidate(
+            config.name,
+            run.info.run_id,
+            model_info.model_uri,
+            extractors,
+            scores,
+            trained.seconds,
+            trained.size_mb,
+        )
+
+
+def _after_selection(settings, inputs: Inputs, candidates, chosen, work: Path) -> Outcome:
+    best = next((x for x in candidates if x.name == chosen.best), None)
+    if best is None:
+        return Outcome(message="nothing registered: " + _why_none(chosen))
+    if not settings.register:
+        return Outcome(message=f"best candidate {best.name}; registration turned off (--no-register)")
+    version = registry.register(best.model_uri, settings.model_name, _version_tags(best, inputs, settings))
+    logger.info("registered %s version %s (%s)", settings.model_name, version.version, best.name)
+    holder = registry.alias_holder(settings.model_name)
+    champ = None
+    if holder is not None and holder.version != version.version:
+        champ = champion_step.rescore(holder, inputs.test, inputs.suite, work)
+    support = inputs.intent_support
+    decision = decide(
+        Scores(best.metrics, support, best.scores.correct),
+        Scores(champ.metrics, support, champ.correct) if champ else None,
+        settings.policy,
+    )
+    promoted = decision.promote and settings.promote
+    if promoted:
+        registry.move_production(settings.model_name, version.version)
+    return Outcome(
+        version,
+        champ,
+        decision,
+        promoted,
+        _outcome_message(settings, version, best, champ, decision, promoted),
+    )
+
+
+def _why_none(chosen: selection.Selection) -> str:
+    return (
+        "no candidate passes every critical utterance ("
+        + "; ".join(f"{name} {why}" for name, why in sorted(chosen.reasons.items()))
+        + ")"
+    )
+
+
+def _outcome_message(settings, version, best, champ, decision: Decision, promoted: bool) -> str:
+    name = f"{settings.model_name} version {version.version} ({best.name})"
+    if promoted:
+        replaced = f", replacing version {champ.version.version}" if champ else ""
+        return f"promoted {name} to production{replaced}"
+    if decision.promote:
+        return f"{name} would be promoted; promotion turned off (--no-promote)"
+    kept = f"kept production version {champ.version.version}" if champ else "no production version"
+    failed = "; ".join(x.reason for x in decision.failed)
+    return f"{kept}; {name} not promoted: {failed}"
+
+
+def _version_tags(best: Candidate, inputs: Inputs, settings: WorkflowSettings) -> dict[str, str]:
+    metrics = best.metrics
+    return {
+        c.TAG_CONFIG: best.name,
+        "source_run_id": best.run_id,
+        "train_digest": inputs.train.digest,
+        "test_digest": inputs.test.digest,
+        "critical_digest": inputs.suite.digest if inputs.suite else "none",
+        "primary_metric": settings.primary_metric,
+        settings.primary_metric: f"{metrics.get(settings.primary_metric, float('nan')):.6f}",
+        c.CRITICAL_PASS_RATE: f"{metrics.get(c.CRITICAL_PASS_RATE, float('nan')):.6f}",
+        champion_step.TAG_EXTRACTORS: ",".join(best.extractors),
+    }
 
 
 def _candidate_params(config, inputs: Inputs, settings: WorkflowSettings) -> dict[str, object]:
@@ -150,6 +262,7 @@ def _candidate_params(config, inputs: Inputs, settings: WorkflowSettings) -> dic
         "config_file": config.path.name,
         "train_digest": inputs.train.digest,
         "test_digest": inputs.test.digest,
+        "critical_digest": inputs.suite.digest if inputs.suite else None,
         "seed": settings.seed,
         "epochs_cap": settings.epochs,
     }
@@ -172,37 +285,26 @@ def _log_workflow_inputs(settings: WorkflowSettings, inputs: Inputs) -> None:
             "seed": settings.seed,
             "epochs_cap": settings.epochs,
             "config_names": ",".join(x.name for x in inputs.configs),
-            "primary_metric": settings.primary_metric,
+            "critical_suite": settings.critical,
+            "critical_digest": inputs.suite.digest if inputs.suite else None,
+            "model_name": settings.model_name,
             "train_digest": inputs.train.digest,
             "test_digest": inputs.test.digest,
             "train_examples": len(inputs.train.examples),
             "test_examples": len(inputs.test.examples),
+            **{f"policy.{k}": v for k, v in settings.policy.to_dict().items()},
         }
     )
     _log_datasets(inputs)
 
 
-def _log_selection(result: WorkflowResult, settings: WorkflowSettings) -> None:
-    best = result.best
+def _log_selection(candidates: list[Candidate], chosen: selection.Selection) -> None:
+    best = next((x for x in candidates if x.name == chosen.best), None)
     if best is not None:
         tracking.set_run_tags(best.run_id, {c.TAG_BEST: "true"})
         tracking.set_tags({c.TAG_BEST: best.name, "best_run_id": best.run_id})
         tracking.log_metrics({f"best_{k}": best.metrics[k] for k in c.KEY_METRICS if k in best.metrics})
-    tracking.log_json({"best": result.selection.best, "reasons": result.selection.reasons}, "selection.json")
-    tracking.set_description(describe(result, settings))
-    tracking.log_table(summary_table(result, settings.primary_metric), "summary.json")
-
-
-def describe(result: WorkflowResult, settings: WorkflowSettings) -> str:
-    """Markdown shown as the parent run's description in the MLflow UI."""
-    best = result.selection.best
-    lines = [
-        f"**Data**: `{settings.data}`; test: `{settings.test_data or f'{settings.test_fraction:.0%} split'}`",
-        f"**Configs**: {', '.join(x.name for x in result.candidates)}",
-        f"**Best** ({settings.primary_metric}): {best or 'none'}",
-    ]
-    lines += [f"- {name}: {why}" for name, why in sorted(result.selection.reasons.items())]
-    return "\n\n".join(lines[:3]) + "\n\n" + "\n".join(lines[3:])
+    tracking.log_json({"best": chosen.best, "reasons": chosen.reasons}, "selection.json")
 
 
 def summary_table(result: WorkflowResult, primary_metric: str) -> pd.DataFrame:

@@ -1,0 +1,47 @@
+"""The production model, re-scored on the workflow's own test data and critical suite.
+
+Scores are cached on the model version, keyed by the digests of the test data and the suite, so an
+unchanged champion is not scored twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from nlu_mlflow import pyfunc_model, registry, scoring
+from nlu_mlflow.critical import CriticalSuite
+from nlu_mlflow.data import NluData
+
+logger = logging.getLogger("nlu_mlflow")
+
+TAG_EXTRACTORS = "nlu_mlflow.entity_extractors"
+
+
+@dataclass(frozen=True, eq=False)
+class ChampionScores:
+    version: registry.Version
+    metrics: dict[str, float]
+    correct: tuple[bool, ...]
+    cached: bool
+    scores: scoring.ModelScores | None = None  # None when taken from the cache
+
+
+def rescore(
+    version: registry.Version, test: NluData, suite: CriticalSuite | None, work: Path
+) -> ChampionScores:
+    key = registry.scores_cache_key(test.digest, suite.digest if suite else None)
+    cached = registry.cached_scores(version, key)
+    if cached is not None:
+        logger.info("production version %s: scores for this test data found on the version", version.version)
+        return ChampionScores(version, cached["metrics"], tuple(c == "1" for c in cached["correct"]), True)
+    logger.info("production version %s: re-evaluating on the same test data", version.version)
+    archive = pyfunc_model.archive_path(version.uri, work / "download")
+    extractors = [x for x in version.tags.get(TAG_EXTRACTORS, "").split(",") if x]
+    scores = scoring.score_archive(archive, test, suite, extractors, work / "reports")
+    correct = scores.correct
+    registry.cache_scores(
+        version, key, {"metrics": scores.metrics, "correct": "".join("01"[x] for x in correct)}
+    )
+    return ChampionScores(version, scores.metrics, correct, False, scores)
