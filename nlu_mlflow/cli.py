@@ -20,6 +20,7 @@ app = typer.Typer(
 )
 
 EXIT_INPUT_ERROR = 2
+EXIT_GATES_FAILED = 3
 
 TrackingUri = Annotated[
     str | None,
@@ -38,6 +39,8 @@ def _setup_logging(verbose: bool) -> None:
         datefmt="%H:%M:%S",
     )
     logging.getLogger("nlu_mlflow").setLevel(logging.DEBUG if verbose else logging.INFO)
+    for noisy in ("mlflow", "alembic"):  # store migrations and artifact downloads on every call
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 def _fail(error: Exception, code: int = EXIT_INPUT_ERROR) -> typer.Exit:
@@ -178,6 +181,84 @@ def _alpha(value: str | None) -> float | str | None:
         raise _fail(
             InputError(f"--significance-alpha {value!r}: give a number in (0, 1) or 'off'.")
         ) from None
+
+
+ModelName = Annotated[str, typer.Option(help="Registered model name.")]
+
+
+def _connect(tracking_uri: str | None, experiment: str) -> None:
+    from nlu_mlflow import tracking
+
+    _setup_logging(False)
+    tracking.configure(tracking_uri, experiment)
+
+
+@app.command()
+def status(
+    model_name: ModelName = c.DEFAULT_MODEL_NAME,
+    tracking_uri: TrackingUri = None,
+    experiment: Experiment = c.DEFAULT_EXPERIMENT,
+) -> None:
+    """Which version is in production, since when, from which run and config, with its scores."""
+    from nlu_mlflow import lifecycle
+
+    _connect(tracking_uri, experiment)
+    for line in lifecycle.status(model_name).lines():
+        typer.echo(line)
+
+
+@app.command("promote")
+def promote_version(
+    version: Annotated[str, typer.Argument(help="Model version to put into production.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Skip the policy gates (recorded as forced).")
+    ] = False,
+    model_name: ModelName = c.DEFAULT_MODEL_NAME,
+    workflow_file: Annotated[
+        Path | None, typer.Option("--workflow", help="Workflow YAML with a `promotion:` section.")
+    ] = None,
+    tracking_uri: TrackingUri = None,
+    experiment: Experiment = c.DEFAULT_EXPERIMENT,
+) -> None:
+    """Promote VERSION if it passes the policy against production (exit 3 when a gate fails)."""
+    from nlu_mlflow import lifecycle, settings
+    from nlu_mlflow.registry import RegistryError
+
+    _connect(tracking_uri, experiment)
+    try:
+        document = settings.read_workflow_file(workflow_file) if workflow_file else {}
+        policy = settings.PromotionPolicy.from_mapping(
+            document.get("promotion"), str(workflow_file or "defaults")
+        )
+        decision, promoted = lifecycle.promote(model_name, version, policy, force)
+    except (InputError, RegistryError) as error:
+        raise _fail(error) from None
+    for reason in decision.reasons if decision else []:
+        typer.echo(reason)
+    if not promoted:
+        typer.echo(
+            f"kept: version {version} did not pass the gates; pass --force to promote it anyway", err=True
+        )
+        raise typer.Exit(EXIT_GATES_FAILED)
+    typer.echo(f"promoted {model_name} version {version} to production{' (forced)' if force else ''}")
+
+
+@app.command()
+def rollback(
+    model_name: ModelName = c.DEFAULT_MODEL_NAME,
+    tracking_uri: TrackingUri = None,
+    experiment: Experiment = c.DEFAULT_EXPERIMENT,
+) -> None:
+    """Put the previous production version back (alias previous-production); recorded."""
+    from nlu_mlflow import lifecycle
+
+    _connect(tracking_uri, experiment)
+    try:
+        restored, replaced = lifecycle.rollback(model_name)
+    except InputError as error:
+        raise _fail(error) from None
+    back = f"version {restored.version} is in production again (was {replaced.version})"
+    typer.echo(f"rolled back {model_name}: {back}")
 
 
 @app.command()

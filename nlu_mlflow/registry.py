@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from dataclasses import dataclass
 
 import mlflow
@@ -102,19 +103,24 @@ def versions_in_stage(name: str, stage: str) -> list[str]:
     return sorted((str(v.version) for v in found if v.current_stage == stage), key=int)
 
 
+def _transition(name: str, version: str, stage: str) -> None:
+    with warnings.catch_warnings():  # stages are deprecated; kept in step for clients that still read them
+        warnings.simplefilter("ignore", FutureWarning)
+        client().transition_model_version_stage(name, version, stage)
+
+
 def reconcile_stages(name: str) -> None:
     """Make the alias holder the one and only version in stage Production (for stage-reading clients)."""
-    mlflow_client = client()
     for _ in range(RECONCILE_ROUNDS):
         holder = alias_holder(name)
         in_production = versions_in_stage(name, STAGE_PRODUCTION)
         if holder is None or in_production == [holder.version]:
             return
         if holder.version not in in_production:
-            mlflow_client.transition_model_version_stage(name, holder.version, STAGE_PRODUCTION)
+            _transition(name, holder.version, STAGE_PRODUCTION)
         for version in in_production:
             if version != holder.version:
-                mlflow_client.transition_model_version_stage(name, version, STAGE_ARCHIVED)
+                _transition(name, version, STAGE_ARCHIVED)
     raise RegistryError(
         f"stages of '{name}' did not settle after {RECONCILE_ROUNDS} rounds; rerun the command."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ def configure(tracking_uri: str | None, experiment: str, project_dir: Path | Non
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
+    _open_stores()
     if os.environ.get("MLFLOW_RUN_ID") or os.environ.get("MLFLOW_EXPERIMENT_ID"):
         return uri
     if mlflow.get_experiment_by_name(experiment) is None:
@@ -42,6 +44,25 @@ def configure(tracking_uri: str | None, experiment: str, project_dir: Path | Non
         mlflow.create_experiment(experiment, artifact_location=location)
     mlflow.set_experiment(experiment)
     return uri
+
+
+def _open_stores() -> None:
+    """Open (and migrate) the tracking and registry stores now, keeping our logging set-up.
+
+    MLflow's database migrations run alembic's ``fileConfig``, which replaces the root log handlers
+    and logs every step at INFO; the stores are cached per URI, so this happens once per process.
+    """
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    logging.disable(logging.INFO)
+    try:
+        client = mlflow.MlflowClient()
+        client.search_experiments(max_results=1)
+        client.search_registered_models(max_results=1)
+    finally:
+        logging.disable(logging.NOTSET)
+        root.handlers[:] = handlers
+        root.setLevel(level)
 
 
 def git_commit(directory: Path) -> str | None:

@@ -199,6 +199,7 @@ def _after_selection(settings, inputs: Inputs, candidates, chosen, work: Path) -
         return Outcome(message=f"best candidate {best.name}; registration turned off (--no-register)")
     version = registry.register(best.model_uri, settings.model_name, _version_tags(best, inputs, settings))
     logger.info("registered %s version %s (%s)", settings.model_name, version.version, best.name)
+    champion_step.cache(version, inputs.test, inputs.suite, best.metrics, best.scores.correct)
     holder = registry.alias_holder(settings.model_name)
     champ = None
     if holder is not None and holder.version != version.version:
