@@ -40,8 +40,11 @@ def rescore(
     archive = pyfunc_model.archive_path(version.uri, work / "download")
     extractors = [x for x in version.tags.get(TAG_EXTRACTORS, "").split(",") if x]
     scores = scoring.score_archive(archive, test, suite, extractors, work / "reports")
-    correct = scores.correct
-    registry.cache_scores(
-        version, key, {"metrics": scores.metrics, "correct": "".join("01"[x] for x in correct)}
-    )
-    return ChampionScores(version, scores.metrics, correct, False, scores)
+    cache(version, test, suite, scores.metrics, scores.correct)
+    return ChampionScores(version, scores.metrics, scores.correct, False, scores)
+
+
+def cache(version: registry.Version, test: NluData, suite, metrics: dict, correct: tuple[bool, ...]) -> None:
+    """Store a version's scores on it, keyed by the test data and suite they were measured on."""
+    key = registry.scores_cache_key(test.digest, suite.digest if suite else None)
+    registry.cache_scores(version, key, {"metrics": metrics, "correct": "".join("01"[x] for x in correct)})

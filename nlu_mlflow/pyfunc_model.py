@@ -83,18 +83,25 @@ def input_texts(model_input) -> list[str]:
 
 
 def check_archive(archive: Path) -> None:
-    """Refuse an archive whose members could land outside the folder Rasa extracts it to.
+    """Refuse an archive whose members could land outside the folder Rasa extracts it to, or that
+    holds anything but plain files and folders (links, devices, fifos), or that is not a tar.gz.
 
     Rasa's extraction (tarsafe) checks member paths against the current directory, not the target.
     """
-    with tarfile.open(archive, "r:gz") as tar:
-        for member in tar.getmembers():
-            path = PurePosixPath(member.name)
-            if path.is_absolute() or ".." in path.parts or member.issym() or member.islnk():
-                raise ValueError(
-                    f"{archive}: member '{member.name}' is a link or leaves the archive's folder; "
-                    "this is not a model archive Rasa wrote, retrain or re-log the model."
-                )
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            members = tar.getmembers()
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise ValueError(
+            f"{archive}: not a readable .tar.gz ({type(exc).__name__}); re-log the model."
+        ) from None
+    for member in members:
+        path = PurePosixPath(member.name)
+        if path.is_absolute() or ".." in path.parts or not (member.isfile() or member.isdir()):
+            raise ValueError(
+                f"{archive}: member '{member.name}' is a link or device or leaves the archive's folder; "
+                "this is not a model archive Rasa wrote, retrain or re-log the model."
+            )
 
 
 def pip_requirements() -> list[str]:

@@ -13,6 +13,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("LOG_LEVEL_LIBRARIES", "ERROR")
 os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+# Rasa caches trained components in ./.rasa/cache by default; keep runs reproducible and the folder clean
+os.environ.setdefault("RASA_MAX_CACHE_SIZE", "0")
 
 
 def quiet_rasa(level: int = logging.WARNING) -> None:
