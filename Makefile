@@ -2,7 +2,6 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 CLI    := $(VENV)/bin/nlu-mlflow
-DEMO_EPOCHS ?= 40
 BENCH_DATA  ?= ../shared/datasets/rasa-demo-flat
 BENCH_EPOCHS ?= 5
 
@@ -15,8 +14,7 @@ venv: $(VENV)/.installed
 
 ## demo: train every config on the pizza example data, evaluate, log to MLflow, pick the best
 demo: venv
-	$(CLI) run --data data/pizza/train.yml --test-data data/pizza/test.yml \
-		--critical data/pizza/critical.yml --epochs $(DEMO_EPOCHS)
+	$(CLI) run --workflow nlu-mlflow.yml --summary-json last-run.json
 	@$(CLI) ui-hint
 
 ## test: the whole suite (real Rasa training on tiny data, real MLflow stores and servers)

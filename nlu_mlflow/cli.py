@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -32,6 +33,9 @@ Experiment = Annotated[str, typer.Option(help="MLflow experiment name.")]
 
 
 def _setup_logging(verbose: bool) -> None:
+    if not verbose:  # Rasa, TensorFlow and pkg_resources warn about their own dependencies at import
+        for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning, UserWarning):
+            warnings.filterwarnings("ignore", category=category)
     logging.basicConfig(
         stream=sys.stderr,
         level=logging.WARNING,
