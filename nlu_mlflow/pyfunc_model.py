@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import tarfile
+import tempfile
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path, PurePosixPath
 
@@ -115,20 +117,33 @@ def pip_requirements() -> list[str]:
     return pins
 
 
-def log_model(archive: Path, name: str = MODEL_ARTIFACT) -> mlflow.models.model.ModelInfo:
-    """Log ``archive`` as a pyfunc model into the active run (MLflow validates the input example
-    by loading the model once in this process)."""
+@dataclass(frozen=True)
+class LoggedModel:
+    model_uri: str  # runs:/<run_id>/<name>: what register_model, load_model and `models serve` take
+
+
+def log_model(archive: Path, name: str = MODEL_ARTIFACT) -> LoggedModel:
+    """Save ``archive`` as a pyfunc model and log it into the active run.
+
+    ``mlflow.pyfunc.log_model`` would load the Rasa model once more to validate the serving input
+    (tens of seconds for DIET); the model was just evaluated in this process and the input example is
+    still checked against the signature by ``save_model``, so it is saved and logged as artifacts.
+    """
     if not Path(archive).is_file():
         raise FileNotFoundError(f"{archive}: no Rasa model archive there; train a model first.")
-    return mlflow.pyfunc.log_model(
-        name=name,
-        python_model=RasaNLUModel(),
-        artifacts={c.ARTIFACT_ARCHIVE: str(archive)},
-        code_paths=[str(PACKAGE_DIR)],
-        signature=SIGNATURE,
-        input_example=pd.DataFrame({inference.TEXT_COLUMN: list(INPUT_EXAMPLE)}),
-        pip_requirements=pip_requirements(),
-    )
+    with tempfile.TemporaryDirectory(prefix="nlu-mlflow-model-") as tmp:
+        path = Path(tmp) / name
+        mlflow.pyfunc.save_model(
+            path,
+            python_model=RasaNLUModel(),
+            artifacts={c.ARTIFACT_ARCHIVE: str(archive)},
+            code_paths=[str(PACKAGE_DIR)],
+            signature=SIGNATURE,
+            input_example=pd.DataFrame({inference.TEXT_COLUMN: list(INPUT_EXAMPLE)}),
+            pip_requirements=pip_requirements(),
+        )
+        mlflow.log_artifacts(str(path), name)
+    return LoggedModel(f"runs:/{mlflow.active_run().info.run_id}/{name}")
 
 
 def archive_path(model_uri: str, dst_path: Path | None = None) -> Path:

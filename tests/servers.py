@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import http.server
+import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +20,8 @@ from pathlib import Path
 import requests
 
 BIN = Path(sys.executable).parent
-WEBHOOK_KEY = "nlu-mlflow-test-encryption-key-0123456789abcdef"  # fixed so webhook secrets survive restarts
+# fixed so webhook secrets survive restarts; a Fernet key (32 url-safe base64 bytes), as MLflow 3.5 demands
+WEBHOOK_KEY = "bmx1LW1sZmxvdy10ZXN0LWZlcm5ldC1rZXktMzJieXQ="
 
 
 def free_port() -> int:
@@ -37,17 +43,23 @@ def wait_http(url: str, timeout: float = 120.0, proc: subprocess.Popen | None = 
 
 
 def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    """Stop a server started with ``start_new_session=True`` and every process it spawned (workers)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError):  # workers may outlive the parent briefly
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 @contextlib.contextmanager
-def mlflow_server(backend_uri: str, artifacts: Path, log: Path, workers: int = 2, env: dict | None = None) -> Iterator[str]:
+def mlflow_server(
+    backend_uri: str, artifacts: Path, log: Path, workers: int = 2, env: dict | None = None
+) -> Iterator[str]:
     """`mlflow server` on a free loopback port with served artifacts; yields its URL."""
     port = free_port()
     server_env = {
@@ -58,12 +70,24 @@ def mlflow_server(backend_uri: str, artifacts: Path, log: Path, workers: int = 2
     }
     server_env.pop("MLFLOW_TRACKING_URI", None)
     cmd = [
-        str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-        "--backend-store-uri", backend_uri, "--artifacts-destination", str(artifacts),
-        "--serve-artifacts", "--workers", str(workers),
+        str(BIN / "mlflow"),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        backend_uri,
+        "--artifacts-destination",
+        str(artifacts),
+        "--serve-artifacts",
+        "--workers",
+        str(workers),
     ]
     with open(log, "ab") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=server_env, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env=server_env, start_new_session=True
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{url}/health", proc=proc)
@@ -90,20 +114,180 @@ def postgres(base: Path) -> Iterator[str]:
     """
     bindir = postgres_bin()
     if bindir is None:
-        raise RuntimeError("PostgreSQL is not installed: run `bash scripts/install-postgres.sh` (Debian packages).")
+        raise RuntimeError(
+            "PostgreSQL is not installed: run `bash scripts/install-postgres.sh` (Debian packages)."
+        )
     data, port = base / "pgdata", free_port()
     base.mkdir(parents=True, exist_ok=True)
     as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     if as_user:
         shutil.chown(base, "postgres")
-    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
-                   check=True, capture_output=True)
-    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(base / "pg.log"), "-w",
-                    "-o", f"-p {port} -k {base} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
+    subprocess.run(
+        [*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *as_user,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(base / "pg.log"),
+            "-w",
+            "-o",
+            f"-p {port} -k {base} -c listen_addresses=127.0.0.1",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
-        subprocess.run([*as_user, str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
-                        "mlflow"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                *as_user,
+                str(bindir / "createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "postgres",
+                "mlflow",
+            ],
+            check=True,
+            capture_output=True,
+        )
         yield f"postgresql://postgres@127.0.0.1:{port}/mlflow"
     finally:
-        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-                       capture_output=True)
+        subprocess.run(
+            [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+            capture_output=True,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class RasaApi:
+    url: str
+    token: str
+    log: Path
+
+    def status(self) -> dict:
+        return requests.get(f"{self.url}/status", params={"token": self.token}, timeout=10).json()
+
+    def loads_of(self, archive_name: str) -> int:
+        """How often the server loaded an archive of this name (Rasa logs `Loading model <path>...`)."""
+        return sum(
+            1
+            for line in self.log.read_text(errors="replace").splitlines()
+            if "Loading model" in line and archive_name in line
+        )
+
+
+@contextlib.contextmanager
+def rasa_server(archive: Path, token: str, log: Path, timeout: float = 300.0) -> Iterator[RasaApi]:
+    """`rasa run --enable-api --auth-token TOKEN -m ARCHIVE` on a free loopback port (30-60 s to start)."""
+    port = free_port()
+    cmd = [
+        str(BIN / "rasa"),
+        "run",
+        "--enable-api",
+        "--auth-token",
+        token,
+        "-m",
+        str(archive),
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
+    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "LOG_LEVEL_LIBRARIES": "ERROR"}
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=log.parent, start_new_session=True
+        )
+    api = RasaApi(f"http://127.0.0.1:{port}", token, log)
+    try:
+        _wait_for_model(api, proc, timeout)
+        yield api
+    finally:
+        stop(proc)
+
+
+def _wait_for_model(api: RasaApi, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"rasa run exited with {proc.returncode}; see {api.log}")
+        with contextlib.suppress(requests.RequestException, ValueError):
+            if api.status().get("model_file"):
+                return
+        time.sleep(0.5)
+    raise TimeoutError(f"rasa run did not load its model within {timeout} s; see {api.log}")
+
+
+@dataclasses.dataclass
+class Sink:
+    """A local HTTP receiver standing in for Slack's incoming webhook: records every POSTed JSON body."""
+
+    url: str
+    messages: list[dict]
+
+    def texts(self) -> list[str]:
+        return [m.get("text", "") for m in self.messages]
+
+
+@contextlib.contextmanager
+def slack_sink(path: str = "/services/T000/B000/sink") -> Iterator[Sink]:
+    messages: list[dict] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's naming)
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if self.path == path:
+                messages.append(json.loads(body))
+            self.send_response(200 if self.path == path else 404)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Sink(f"http://127.0.0.1:{server.server_address[1]}{path}", messages)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextlib.contextmanager
+def uvicorn_thread(app) -> Iterator[str]:
+    """Serve an ASGI app in-process on a free loopback port (this environment has no httpx for TestClient)."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.3):
+    """Poll ``predicate`` until it returns something truthy; returns it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"{what}: not within {timeout} s")

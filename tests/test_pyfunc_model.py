@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 class Store:
     tracking_uri: str
     root: Path
-    info: mlflow.models.model.ModelInfo
+    info: pyfunc_model.LoggedModel
 
 
 def _log_and_register(archive: Path, root: Path, name: str) -> Store:
@@ -218,7 +218,7 @@ def test_list_and_frame_inputs_give_one_row_per_text_in_order(store, logreg_proc
 
 
 def test_logged_model_has_signature_input_example_and_pins(store):
-    info = mlflow.models.get_model_info(MODEL_URI)
+    info = mlflow.models.Model.load(MODEL_URI)
     assert info.signature.inputs.input_names() == ["text"]
     assert info.signature.outputs.input_names() == list(inference.OUTPUT_COLUMNS)
     example = mlflow.models.Model.load(MODEL_URI).load_input_example()
