@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -11,7 +12,9 @@ from typing import Annotated
 import typer
 
 from nlu_mlflow import constants as c
+from nlu_mlflow import runlock
 from nlu_mlflow.errors import InputError
+from nlu_mlflow.runlock import DEFAULT_LOCK_FILE
 
 app = typer.Typer(
     add_completion=False,
@@ -22,6 +25,8 @@ app = typer.Typer(
 
 EXIT_INPUT_ERROR = 2
 EXIT_GATES_FAILED = 3
+EXIT_LOCKED = 75  # EX_TEMPFAIL: cron may simply try again later
+NOTIFY_ENV = "NLU_MLFLOW_SLACK_URL"
 
 TrackingUri = Annotated[
     str | None,
@@ -32,7 +37,7 @@ TrackingUri = Annotated[
 Experiment = Annotated[str, typer.Option(help="MLflow experiment name.")]
 
 
-def _setup_logging(verbose: bool) -> None:
+def _setup_logging(verbose: bool, log_file: Path | None = None) -> None:
     if not verbose:  # Rasa, TensorFlow and pkg_resources warn about their own dependencies at import
         for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning, UserWarning):
             warnings.filterwarnings("ignore", category=category)
@@ -43,6 +48,10 @@ def _setup_logging(verbose: bool) -> None:
         datefmt="%H:%M:%S",
     )
     logging.getLogger("nlu_mlflow").setLevel(logging.DEBUG if verbose else logging.INFO)
+    if log_file is not None:
+        handler = logging.FileHandler(log_file)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        logging.getLogger().addHandler(handler)
     for noisy in ("mlflow", "alembic"):  # store migrations and artifact downloads on every call
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
@@ -56,7 +65,8 @@ def _fail(error: Exception, code: int = EXIT_INPUT_ERROR) -> typer.Exit:
 @app.command()
 def run(
     data: Annotated[
-        Path | None, typer.Option(help="Rasa NLU training data: a YAML/JSON file or a folder.")
+        str | None,
+        typer.Option(help="Rasa NLU training data: a YAML/JSON file, a folder, or an http(s) URL."),
     ] = None,
     test_data: Annotated[
         Path | None, typer.Option(help="Held-out Rasa NLU test data; without it a stratified split is used.")
@@ -123,18 +133,37 @@ def run(
         Path | None, typer.Option(help="Write the decision summary as JSON here.")
     ] = None,
     report_md: Annotated[Path | None, typer.Option(help="Write the markdown comparison report here.")] = None,
+    data_token_env: Annotated[
+        str | None,
+        typer.Option(help="Env variable holding the token for URL --data [NLU_MLFLOW_DATA_TOKEN]."),
+    ] = None,
+    data_token_header: Annotated[
+        str | None, typer.Option(help="Header carrying that token [Authorization: Bearer <token>].")
+    ] = None,
+    data_timeout: Annotated[float | None, typer.Option(help="Seconds to wait for URL --data [30].")] = None,
+    data_retries: Annotated[
+        int | None, typer.Option(min=0, help="Retries for URL --data, with backoff [3].")
+    ] = None,
+    lock_file: Annotated[Path, typer.Option(help="Lock that keeps two runs from overlapping (cron).")] = Path(
+        DEFAULT_LOCK_FILE
+    ),
+    log_file: Annotated[Path | None, typer.Option(help="Also append the log to this file.")] = None,
+    notify_env: Annotated[
+        str, typer.Option(help="Env variable with a Slack-compatible webhook URL told about every run.")
+    ] = NOTIFY_ENV,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More progress output.")] = False,
 ) -> None:
     """Train and evaluate every pipeline, register the best, promote it if it beats production.
 
     Exit status 0 when the workflow completed (promoted or kept: see the last line and --summary-json);
-    2 for bad input; 1 for other errors (registry unreachable, training failure).
+    2 for bad input; 1 for other errors (data fetch, registry, training); 75 when another run holds the lock.
     """
     from nlu_mlflow import settings as workflow_settings
     from nlu_mlflow import workflow
     from nlu_mlflow.registry import RegistryError
+    from nlu_mlflow.remote import RemoteDataError
 
-    _setup_logging(verbose)
+    _setup_logging(verbose, log_file)
     cli_values = {
         "data": data,
         "test_data": test_data,
@@ -152,6 +181,10 @@ def run(
         "allow_conflicts": allow_conflicts,
         "summary_json": summary_json,
         "report_md": report_md,
+        "data_token_env": data_token_env,
+        "data_token_header": data_token_header,
+        "data_timeout": data_timeout,
+        "data_retries": data_retries,
     }
     overrides = {
         "primary_metric": primary_metric,
@@ -162,18 +195,42 @@ def run(
         "min_critical_pass_rate": min_critical_pass_rate,
         "significance_alpha": _alpha(significance_alpha),
     }
+    notify_url = os.environ.get(notify_env)
     try:
-        settings = workflow_settings.build(cli_values, workflow_file, overrides)
-        result = workflow.run(settings)
+        with runlock.exclusive(lock_file):
+            settings = workflow_settings.build(cli_values, workflow_file, overrides)
+            result = workflow.run(settings)
+    except runlock.LockedError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(EXIT_LOCKED) from None
     except InputError as error:
+        _tell(notify_url, f"nlu-mlflow run FAILED: {error.problems[0]}")
         raise _fail(error) from None
-    except RegistryError as error:
-        typer.echo(f"error: {error}; the runs and their artifacts are kept in the tracking store.", err=True)
+    except (RegistryError, RemoteDataError) as error:
+        kept = (
+            "; the runs and their artifacts are kept in the tracking store"
+            if isinstance(error, RegistryError)
+            else ""
+        )
+        _tell(notify_url, f"nlu-mlflow run FAILED: {error}")
+        typer.echo(f"error: {error}{kept}", err=True)
         raise typer.Exit(1) from None
+    except Exception as error:
+        _tell(notify_url, f"nlu-mlflow run FAILED: {type(error).__name__}; see the log")
+        raise
     table = workflow.summary_table(result, settings.primary_metric)
     typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     typer.echo(f"\nparent run: {result.run_id} ({result.tracking_uri})")
+    _tell(notify_url, f"nlu-mlflow run {result.run_id}: {result.outcome.message}")
     typer.echo(result.outcome.message)
+
+
+def _tell(url: str | None, text: str) -> None:
+    """Post a one-line run outcome to a Slack-compatible webhook, when one is configured."""
+    if url:
+        from nlu_mlflow import notify
+
+        notify.announce(url, notify.text_message(text))
 
 
 def _alpha(value: str | None) -> float | str | None:

@@ -57,6 +57,7 @@ MLFLOW_RUN_NOTE = "mlflow.note.content"
 DEFAULT_MODEL_NAME = "rasa-nlu"
 ALIAS_PRODUCTION = "production"
 ALIAS_PREVIOUS = "previous-production"
+WEBHOOK_NAME = "nlu-mlflow-rasa"  # the MLflow webhook `nlu-mlflow webhooks register` creates
 
 # --- defaults ---
 DEFAULT_EXPERIMENT = "nlu-mlflow"
@@ -90,3 +91,4 @@ DECISION_FORCED = "forced"
 DECISION_ROLLBACK = "rollback"
 CHAMPION_METRIC_PREFIX = "champion_"
 MAX_TAG_LENGTH = 5000
+TAG_ERROR = "nlu_mlflow.error"

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from nlu_mlflow import constants as c
+from nlu_mlflow import remote
 from nlu_mlflow.errors import InputError
 from nlu_mlflow.promotion import PromotionPolicy
 
@@ -32,7 +33,7 @@ PATH_KEYS = ("data", "test_data", "configs", "critical", "summary_json", "report
 
 @dataclass(frozen=True)
 class WorkflowSettings:
-    data: Path
+    data: Path | str  # a file, a folder, or an http(s) URL
     test_data: Path | None = None
     test_fraction: float = 0.2
     seed: int = c.DEFAULT_SEED
@@ -49,7 +50,18 @@ class WorkflowSettings:
     allow_conflicts: bool = False
     summary_json: Path | None = None
     report_md: Path | None = None
+    data_token_env: str = remote.DEFAULT_TOKEN_ENV
+    data_token_header: str = remote.DEFAULT_HEADER
+    data_timeout: float = 30.0
+    data_retries: int = 3
     project_dir: Path = field(default_factory=Path.cwd)
+
+    def remote_source(self) -> remote.RemoteSource | None:
+        if not remote.is_url(self.data):
+            return None
+        return remote.RemoteSource(
+            str(self.data), self.data_token_env, self.data_token_header, self.data_timeout, self.data_retries
+        )
 
     @property
     def primary_metric(self) -> str:
@@ -75,7 +87,7 @@ def read_workflow_file(path: Path) -> dict[str, Any]:
         hint = f"did you mean '{close[0]}'?" if close else f"use one of {', '.join(FILE_KEYS)}, promotion"
         raise InputError(f"{path}: unknown setting '{unknown[0]}'; {hint}")
     for key in PATH_KEYS:
-        if document.get(key) is not None:
+        if document.get(key) is not None and not remote.is_url(document[key]):
             document[key] = (path.parent / str(document[key])).resolve()
     return document
 
@@ -92,7 +104,7 @@ def build(
     if values.get("data") is None:
         raise InputError(f"{source}: no training data; pass --data PATH or set `data:` in the workflow file.")
     for key in PATH_KEYS:
-        if values.get(key) is not None:
+        if values.get(key) is not None and not remote.is_url(values[key]):
             values[key] = Path(values[key])
     if values.get("epochs") == 0:
         values["epochs"] = None

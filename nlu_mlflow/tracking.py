@@ -26,8 +26,8 @@ def configure(tracking_uri: str | None, experiment: str, project_dir: Path | Non
     """Point MLflow at the store and experiment; returns the tracking URI in use.
 
     Order: ``tracking_uri`` argument, ``MLFLOW_TRACKING_URI``, else ``sqlite:///mlruns.db`` in the
-    project folder with artifacts in ``mlartifacts/`` beside it. Under ``mlflow run`` the experiment
-    chosen there (``MLFLOW_EXPERIMENT_ID``) wins.
+    project folder with artifacts in ``mlartifacts/`` beside it. Under ``mlflow run`` (``MLFLOW_RUN_ID``
+    set) the run and experiment chosen there win.
     """
     project_dir = project_dir or Path.cwd()
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(project_dir)
@@ -35,7 +35,7 @@ def configure(tracking_uri: str | None, experiment: str, project_dir: Path | Non
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     _open_stores()
-    if os.environ.get("MLFLOW_RUN_ID") or os.environ.get("MLFLOW_EXPERIMENT_ID"):
+    if os.environ.get("MLFLOW_RUN_ID"):  # under `mlflow run`: its run and experiment are ours
         return uri
     if mlflow.get_experiment_by_name(experiment) is None:
         location = None
@@ -154,3 +154,9 @@ def set_description(text: str) -> None:
 
 def log_text(text: str, artifact_file: str) -> None:
     mlflow.log_text(text, artifact_file)
+
+
+def log_metric_steps(name: str, values: list[float]) -> None:
+    """One metric with one value per step (value ``i`` at step ``i``), e.g. one per cross-validation fold."""
+    for step, value in enumerate(values):
+        mlflow.log_metric(name, float(value), step=step)

@@ -6,6 +6,7 @@ load config + data -> validate -> for each pipeline (train -> evaluate -> log) -
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 from collections import Counter
@@ -23,6 +24,7 @@ from nlu_mlflow import (
     pyfunc_model,
     rasa_runtime,
     registry,
+    remote,
     scoring,
     selection,
     tracking,
@@ -96,10 +98,15 @@ class WorkflowResult:
         return next((x for x in self.candidates if x.name == self.selection.best), None)
 
 
-def prepare(settings: WorkflowSettings) -> Inputs:
-    """Load and check every input; raises InputError before anything is trained or logged."""
+def prepare(settings: WorkflowSettings, fetched: Path | None = None) -> Inputs:
+    """Load and check every input; raises InputError before anything is trained or logged.
+
+    ``fetched`` is the local copy of remote ``--data`` (see ``remote``).
+    """
     configs = pipelines.load_all(settings.configs, settings.epochs, settings.seed)
-    full = nlu_data.load_nlu(settings.data)
+    full = nlu_data.load_nlu(fetched or settings.data)
+    if fetched is not None:
+        full = dataclasses.replace(full, source=settings.remote_source().display)
     problems = validation.check_training_data(full, settings.min_examples, settings.allow_conflicts)
     if settings.test_data is not None:
         train, test = full, nlu_data.load_nlu(settings.test_data)
@@ -126,7 +133,8 @@ def prepare(settings: WorkflowSettings) -> Inputs:
 
 def run(settings: WorkflowSettings) -> WorkflowResult:
     """Train, evaluate and log every pipeline, register the best, promote it if it wins."""
-    inputs = prepare(settings)
+    source = settings.remote_source()
+    inputs = None if source else prepare(settings)  # local input: checked before any run exists
     rasa_runtime.quiet_rasa()
     uri = tracking.configure(settings.tracking_uri, settings.experiment, settings.project_dir)
     env_tags = tracking.environment_tags(rasa_runtime.versions(), settings.project_dir)
@@ -135,6 +143,8 @@ def run(settings: WorkflowSettings) -> WorkflowResult:
         tracking.workflow_run("workflow", env_tags) as parent,
     ):
         work = Path(tmp)
+        if inputs is None:
+            inputs = _fetch_and_prepare(settings, source, work / "data")
         _log_workflow_inputs(settings, inputs)
         train_yaml = inputs.train.to_yaml(work / "train.yml")
         candidates = []
@@ -149,6 +159,16 @@ def run(settings: WorkflowSettings) -> WorkflowResult:
         result = WorkflowResult(parent.info.run_id, uri, candidates, chosen, outcome)
         decision_record.record_run(result, settings, inputs)
     return result
+
+
+def _fetch_and_prepare(settings: WorkflowSettings, source: remote.RemoteSource, work: Path) -> Inputs:
+    """Remote data is fetched inside the parent run, so a failed fetch is on record as a FAILED run."""
+    try:
+        logger.info("fetching training data from %s", source.display)
+        return prepare(settings, remote.fetch(source, work))
+    except (remote.RemoteDataError, InputError) as error:
+        tracking.set_tags({c.TAG_ERROR: str(error)[: c.MAX_TAG_LENGTH]})
+        raise
 
 
 def _run_candidate(config, inputs: Inputs, settings, train_yaml: Path, work: Path, env_tags) -> Candidate:
