@@ -25,12 +25,16 @@ test-fast: venv
 	$(PY) -m pytest -m "not slow"
 
 lint: venv
-	$(VENV)/bin/ruff check nlu_mlflow tests
-	$(VENV)/bin/ruff format --check nlu_mlflow tests
+	$(VENV)/bin/ruff check nlu_mlflow tests scripts
+	$(VENV)/bin/ruff format --check nlu_mlflow tests scripts
 
 format: venv
-	$(VENV)/bin/ruff format nlu_mlflow tests
-	$(VENV)/bin/ruff check --fix nlu_mlflow tests
+	$(VENV)/bin/ruff format nlu_mlflow tests scripts
+	$(VENV)/bin/ruff check --fix nlu_mlflow tests scripts
+
+## bench: seed-style loop vs nlu-mlflow run vs training alone (prints ratios; JSON in bench-results/)
+bench: venv
+	$(PY) scripts/bench.py --data $(BENCH_DATA) --epochs $(BENCH_EPOCHS)
 
 ui: venv
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlruns.db --port 5000

@@ -1,0 +1,242 @@
+"""Benchmark: the seed-style loop vs `nlu-mlflow run` vs in-process training alone (the floor).
+
+    python scripts/bench.py --data ../shared/datasets/rasa-demo-flat --epochs 5 --out bench-results/bench.json
+
+Runs, on the same configs and data, in one invocation:
+  loop      for each config `rasa train nlu` + `rasa test nlu` (separate processes), plus `rasa test nlu`
+            of the production model (the seed script's comparison)
+  workflow  `nlu-mlflow run` against a store where a production model is already registered
+  floor     in-process Rasa training of the same configs, nothing else
+and prints wall time, CPU time and peak memory of each, with the ratios workflow/loop and workflow/floor.
+Each command runs under a small wrapper process so its peak RSS (ru_maxrss of its own process tree) is
+measured on its own. Nothing here is asserted: the numbers are for people.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+WRAPPER = """
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"wall": time.perf_counter() - start, "cpu": usage.ru_utime + usage.ru_stime,
+                  "peak_mb": usage.ru_maxrss / 1024, "code": code}))
+"""
+FLOOR = """
+import sys
+from pathlib import Path
+from nlu_mlflow import pipelines, rasa_runtime, training
+rasa_runtime.quiet_rasa()
+train_yaml, work, epochs = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+for config in pipelines.load_all(Path(sys.argv[4]), epochs, 42):
+    training.train(config, train_yaml, work / config.name)
+"""
+
+
+def measure(cmd: list[str], env: dict) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", WRAPPER, *cmd], capture_output=True, text=True, env=env, check=True
+    )
+    result = json.loads(out.stdout)
+    if result["code"] != 0:
+        raise SystemExit(f"benchmark command failed ({result['code']}): {' '.join(cmd)}")
+    return result
+
+
+def total(parts: list[dict]) -> dict:
+    return {
+        "wall": sum(p["wall"] for p in parts),
+        "cpu": sum(p["cpu"] for p in parts),
+        "peak_mb": max(p["peak_mb"] for p in parts),
+    }
+
+
+def capped_configs(configs: Path, epochs: int, dest: Path) -> list[Path]:
+    from nlu_mlflow import pipelines
+
+    dest.mkdir(parents=True, exist_ok=True)
+    return [c.write(dest / f"{c.name}.yml") for c in pipelines.load_all(configs, epochs, 42)]
+
+
+def seed_loop(configs: list[Path], train: Path, test: Path, production: Path, work: Path, env: dict) -> dict:
+    rasa = str(BIN / "rasa")
+    trains, tests = [], []
+    for config in configs:
+        out = work / "loop" / config.stem
+        trains.append(
+            measure(
+                [
+                    rasa,
+                    "train",
+                    "nlu",
+                    "-c",
+                    str(config),
+                    "--nlu",
+                    str(train),
+                    "--out",
+                    str(out),
+                    "--fixed-model-name",
+                    config.stem,
+                ],
+                env,
+            )
+        )
+        tests.append(
+            measure(
+                [
+                    rasa,
+                    "test",
+                    "nlu",
+                    "-m",
+                    str(out / f"{config.stem}.tar.gz"),
+                    "--nlu",
+                    str(test),
+                    "--out",
+                    str(out / "results"),
+                ],
+                env,
+            )
+        )
+    tests.append(
+        measure(
+            [
+                rasa,
+                "test",
+                "nlu",
+                "-m",
+                str(production),
+                "--nlu",
+                str(test),
+                "--out",
+                str(work / "loop" / "production"),
+            ],
+            env,
+        )
+    )
+    return {**total(trains + tests), "largest_train_peak_mb": max(t["peak_mb"] for t in trains)}
+
+
+def workflow(configs: Path, train: Path, test: Path, epochs: int, store: str, env: dict) -> tuple[dict, Path]:
+    cmd = [
+        str(BIN / "nlu-mlflow"),
+        "run",
+        "--data",
+        str(train),
+        "--test-data",
+        str(test),
+        "--configs",
+        str(configs),
+        "--epochs",
+        str(epochs),
+        "--tracking-uri",
+        store,
+        "--model-name",
+        "bench-nlu",
+        "--allow-conflicts",
+        "--lock-file",
+        str(Path(store.removeprefix("sqlite:///")).with_suffix(".lock")),
+    ]
+    return measure(cmd, env), Path(store.removeprefix("sqlite:///"))
+
+
+def production_archive(store: str, work: Path) -> Path:
+    import mlflow
+
+    from nlu_mlflow import pyfunc_model
+
+    mlflow.set_tracking_uri(store)
+    return pyfunc_model.archive_path("models:/bench-nlu@production", work / "production")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets" / "rasa-demo-flat")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--configs", type=Path, default=ROOT / "configs")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "bench.json")
+    args = parser.parse_args()
+    train, test = args.data / "train.yml", args.data / "test.yml"
+    env = {
+        **os.environ,
+        "RASA_TELEMETRY_ENABLED": "false",
+        "RASA_MAX_CACHE_SIZE": "0",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+    }
+    work = Path(tempfile.mkdtemp(prefix="nlu-mlflow-bench-"))
+    try:
+        store = f"sqlite:///{work / 'mlruns.db'}"
+        print(f"setup: a first workflow run registers production ({args.data.name}, {args.epochs} epochs)")
+        workflow(args.configs, train, test, args.epochs, store, env)
+        production = production_archive(store, work)
+        print("workflow: nlu-mlflow run with production registered")
+        flow, _ = workflow(args.configs, train, test, args.epochs, store, env)
+        print("loop: rasa train nlu + rasa test nlu per config, + rasa test nlu of production")
+        loop = seed_loop(
+            capped_configs(args.configs, args.epochs, work / "configs"), train, test, production, work, env
+        )
+        print("floor: in-process training only")
+        floor = measure(
+            [
+                sys.executable,
+                "-c",
+                FLOOR,
+                str(train),
+                str(work / "floor"),
+                str(args.epochs),
+                str(args.configs),
+            ],
+            env,
+        )
+        report(args, loop, flow, floor)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def report(args, loop: dict, flow: dict, floor: dict) -> None:
+    rows = {"loop (seed-style)": loop, "nlu-mlflow run": flow, "floor (training only)": floor}
+    print(f"\n{'':24}{'wall s':>10}{'cpu s':>10}{'peak MB':>10}")
+    for name, r in rows.items():
+        print(f"{name:24}{r['wall']:>10.1f}{r['cpu']:>10.1f}{r['peak_mb']:>10.0f}")
+    ratios = {
+        "workflow/loop wall": flow["wall"] / loop["wall"],
+        "workflow/floor wall": flow["wall"] / floor["wall"],
+        "workflow/loop cpu": flow["cpu"] / loop["cpu"],
+        "workflow peak / largest rasa train nlu peak": flow["peak_mb"] / loop["largest_train_peak_mb"],
+    }
+    print()
+    for name, value in ratios.items():
+        print(f"{name:46}{value:>8.2f}x")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps(
+            {
+                "data": str(args.data),
+                "epochs": args.epochs,
+                "loop": loop,
+                "workflow": flow,
+                "floor": floor,
+                "ratios": ratios,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"\nresults: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
