@@ -13,6 +13,7 @@ import typer
 
 from nlu_mlflow import constants as c
 from nlu_mlflow import runlock
+from nlu_mlflow.cli_webhooks import sync_rasa, webhooks_app
 from nlu_mlflow.errors import InputError
 from nlu_mlflow.runlock import DEFAULT_LOCK_FILE
 
@@ -330,6 +331,9 @@ def ui_hint(tracking_uri: TrackingUri = None) -> None:
     uri = tracking_uri or tracking.default_tracking_uri(Path.cwd())
     typer.echo(f"mlflow ui --backend-store-uri {uri} --port 5000   # then open http://127.0.0.1:5000")
 
+
+app.add_typer(webhooks_app, name="webhooks")
+app.command("sync-rasa")(sync_rasa)
 
 if __name__ == "__main__":
     app()

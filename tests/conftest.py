@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,15 @@ def diet_model(tmp_path_factory) -> training.TrainedModel:
 def tracking_uri(tmp_path) -> str:
     """A fresh SQLite MLflow store for one test."""
     return f"sqlite:///{tmp_path / 'mlruns.db'}"
+
+
+@pytest.fixture(scope="session")
+def rasa_api(logreg_model, tmp_path_factory):
+    """`rasa run --enable-api --auth-token` serving the logreg model: started once (30-60 s), shared
+    by the webhook tests; each test reads what it serves before changing it."""
+    from . import servers
+
+    home = tmp_path_factory.mktemp("rasa_api")
+    token = "rasa-token-" + secrets.token_hex(12)
+    with servers.rasa_server(logreg_model.archive, token, home / "rasa.log") as api:
+        yield api
