@@ -130,6 +130,14 @@ def run(
     allow_conflicts: Annotated[
         bool | None, typer.Option("--allow-conflicts", help="Accept the same text under two intents.")
     ] = None,
+    cv_folds: Annotated[
+        int | None,
+        typer.Option(
+            min=2,
+            help="Cross-validate every pipeline with K seeded stratified folds of --data instead of "
+            "evaluating on the test data; logs mean, std and per-fold values; registers nothing.",
+        ),
+    ] = None,
     summary_json: Annotated[
         Path | None, typer.Option(help="Write the decision summary as JSON here.")
     ] = None,
@@ -180,6 +188,7 @@ def run(
         "promote": promote,
         "min_examples": min_examples,
         "allow_conflicts": allow_conflicts,
+        "cv_folds": cv_folds,
         "summary_json": summary_json,
         "report_md": report_md,
         "data_token_env": data_token_env,

@@ -143,10 +143,14 @@ def describe(result, settings) -> str:
     test = settings.test_data or f"{settings.test_fraction:.0%} split of the data"
     lines = [
         f"**Data**: `{settings.data}`; **test**: `{test}`",
-        f"**Configs**: {', '.join(x.name for x in result.candidates)}",
+        f"**Configs**: {', '.join(x.name for x in result.candidates or result.cross_validation)}",
         f"**Best** ({settings.primary_metric}): {best or 'none'}",
         f"**Decision**: {result.outcome.message}",
     ]
+    if settings.cv_folds:
+        lines.insert(
+            1, f"**Cross-validation**: {settings.cv_folds} folds of the training data, seed {settings.seed}"
+        )
     reasons = result.outcome.decision.reasons if result.outcome.decision else []
     return "\n\n".join(lines) + ("\n\n" + "\n".join(f"- {r}" for r in reasons) if reasons else "")
 

@@ -54,7 +54,7 @@ class RasaNLUModel(mlflow.pyfunc.PythonModel):
         check_archive(archive)
         self.processor = Agent.load(model_path=str(archive)).processor
 
-    def predict(self, context, model_input, params=None) -> pd.DataFrame:
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         """``model_input``: a DataFrame with a ``text`` column, or a list of strings."""
         texts = input_texts(model_input)
         return inference.to_frame(inference.parse_texts(self.processor, texts))

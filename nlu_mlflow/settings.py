@@ -48,6 +48,7 @@ class WorkflowSettings:
     policy: PromotionPolicy = field(default_factory=PromotionPolicy)
     min_examples: int = c.DEFAULT_MIN_EXAMPLES_PER_INTENT
     allow_conflicts: bool = False
+    cv_folds: int | None = None  # K-fold cross-validation instead of the held-out test; never registers
     summary_json: Path | None = None
     report_md: Path | None = None
     data_token_env: str = remote.DEFAULT_TOKEN_ENV

@@ -10,7 +10,7 @@ import dataclasses
 import logging
 import tempfile
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +19,7 @@ from nlu_mlflow import champion as champion_step
 from nlu_mlflow import constants as c
 from nlu_mlflow import (
     critical,
+    crossval,
     decision_record,
     pipelines,
     pyfunc_model,
@@ -92,6 +93,7 @@ class WorkflowResult:
     candidates: list[Candidate]
     selection: selection.Selection
     outcome: Outcome
+    cross_validation: list[crossval.CVResult] = field(default_factory=list)  # --cv-folds runs only
 
     @property
     def best(self) -> Candidate | None:
@@ -113,6 +115,8 @@ def prepare(settings: WorkflowSettings, fetched: Path | None = None) -> Inputs:
     else:
         train, test = nlu_data.split(full, settings.test_fraction, settings.seed)
     problems += validation.check_test_data(train, test)
+    if settings.cv_folds:
+        problems += crossval.fold_problems(train, settings.cv_folds)
     suite = None
     if settings.critical is not None:
         try:
@@ -146,6 +150,10 @@ def run(settings: WorkflowSettings) -> WorkflowResult:
         if inputs is None:
             inputs = _fetch_and_prepare(settings, source, work / "data")
         _log_workflow_inputs(settings, inputs)
+        if settings.cv_folds:
+            result = _cross_validate_all(settings, inputs, work, env_tags, parent.info.run_id, uri)
+            decision_record.record_run(result, settings, inputs)
+            return result
         train_yaml = inputs.train.to_yaml(work / "train.yml")
         candidates = []
         for i, config in enumerate(inputs.configs, start=1):
@@ -209,6 +217,27 @@ def _run_candidate(config, inputs: Inputs, settings, train_yaml: Path, work: Pat
             trained.seconds,
             trained.size_mb,
         )
+
+
+def _cross_validate_all(settings, inputs: Inputs, work: Path, env_tags, run_id: str, uri: str):
+    """--cv-folds: one child run per config with cross-validated scores; nothing is registered."""
+    results = []
+    for i, config in enumerate(inputs.configs, start=1):
+        logger.info(
+            "[%d/%d] %s: %d-fold cross-validation", i, len(inputs.configs), config.name, settings.cv_folds
+        )
+        with tracking.candidate_run(config.name, env_tags):
+            tracking.log_params(_candidate_params(config, inputs, settings))
+            _log_datasets(inputs)
+            cv = crossval.cross_validate(
+                config, inputs.train, settings.cv_folds, settings.seed, inputs.suite, work / config.name
+            )
+            crossval.log_cv(cv)
+            tracking.log_artifact(config.write(work / f"{config.name}.yml"), c.ARTIFACT_CONFIG)
+        results.append(cv)
+    message = f"cross-validated {len(results)} pipeline(s) with {settings.cv_folds} folds; nothing registered"
+    chosen = selection.Selection(None, {cv.name: "cross-validation run, not eligible" for cv in results})
+    return WorkflowResult(run_id, uri, [], chosen, Outcome(message=message), results)
 
 
 def _after_selection(settings, inputs: Inputs, candidates, chosen, work: Path) -> Outcome:
@@ -330,6 +359,8 @@ def _log_selection(candidates: list[Candidate], chosen: selection.Selection) -> 
 
 def summary_table(result: WorkflowResult, primary_metric: str) -> pd.DataFrame:
     """One row per pipeline with its key metrics; ``best`` marks the chosen one."""
+    if result.cross_validation:
+        return crossval.summary_frame(result.cross_validation)
     columns = [primary_metric] + [k for k in c.KEY_METRICS if k != primary_metric]
     rows = [
         {
