@@ -167,8 +167,10 @@ def run(
     Exit status 0 when the workflow completed (promoted or kept: see the last line and --summary-json);
     2 for bad input; 1 for other errors (data fetch, registry, training); 75 when another run holds the lock.
     """
+    from mlflow.exceptions import MlflowException
+
     from nlu_mlflow import settings as workflow_settings
-    from nlu_mlflow import workflow
+    from nlu_mlflow import tracking, workflow
     from nlu_mlflow.registry import RegistryError
     from nlu_mlflow.remote import RemoteDataError
 
@@ -224,6 +226,11 @@ def run(
         )
         _tell(notify_url, f"nlu-mlflow run FAILED: {error}")
         typer.echo(f"error: {error}{kept}", err=True)
+        raise typer.Exit(1) from None
+    except MlflowException as error:
+        message = tracking.failure_message(error)
+        _tell(notify_url, f"nlu-mlflow run FAILED: {message}")
+        typer.echo(f"error: {message}", err=True)
         raise typer.Exit(1) from None
     except Exception as error:
         _tell(notify_url, f"nlu-mlflow run FAILED: {type(error).__name__}; see the log")

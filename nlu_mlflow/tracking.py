@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import subprocess
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,31 @@ import pandas as pd
 from nlu_mlflow import constants as c
 
 MAX_PARAM_LENGTH = 6000
+# MLflow retries every request 7 times with growing sleeps (about 4 minutes against a server that is down,
+# then as long again for every run it closes): a scheduled job should fail within a minute or two instead.
+HTTP_RETRY_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_TIMEOUT": "60"}
+
+
+def bound_http_retries() -> None:
+    """Use HTTP_RETRY_DEFAULTS where the user set nothing (MLflow reads them on every request)."""
+    for name, value in HTTP_RETRY_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
+def failure_message(error: Exception) -> str:
+    """One line for a tracking call that failed: which server, what happened, what it means."""
+    detail = " ".join(str(getattr(error, "message", error)).split())
+    return (
+        f"MLflow tracking server {_redacted(mlflow.get_tracking_uri())} failed: {detail[:500]}; "
+        "the workflow stopped and promoted nothing after that point (its runs may still show RUNNING)."
+    )
+
+
+def _redacted(uri: str) -> str:
+    parts = urllib.parse.urlsplit(uri)
+    if parts.password is None:
+        return uri
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")).geturl()
 
 
 def default_tracking_uri(project_dir: Path) -> str:
@@ -29,6 +55,7 @@ def configure(tracking_uri: str | None, experiment: str, project_dir: Path | Non
     project folder with artifacts in ``mlartifacts/`` beside it. Under ``mlflow run`` (``MLFLOW_RUN_ID``
     set) the run and experiment chosen there win.
     """
+    bound_http_retries()
     project_dir = project_dir or Path.cwd()
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(project_dir)
     if uri.startswith("sqlite:///"):

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -107,11 +108,21 @@ def postgres_bin() -> Path | None:
 
 
 @contextlib.contextmanager
-def postgres(base: Path) -> Iterator[str]:
+def postgres(base: Path | None = None) -> Iterator[str]:
     """A throw-away PostgreSQL cluster on a free loopback port; yields a SQLAlchemy URI.
 
-    As root (CI, these machines) the cluster runs as the `postgres` system user.
+    As root (CI, these machines) the cluster runs as the `postgres` system user, so ``base`` must be
+    a folder that user can enter: by default a fresh one under /tmp, removed afterwards (pytest's
+    tmp folders are private to root).
     """
+    if base is None:
+        base = Path(tempfile.mkdtemp(prefix="nlu-mlflow-pg-"))
+        try:
+            with postgres(base) as uri:
+                yield uri
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
+        return
     bindir = postgres_bin()
     if bindir is None:
         raise RuntimeError(
