@@ -142,8 +142,18 @@ def log_model(archive: Path, name: str = MODEL_ARTIFACT) -> LoggedModel:
             input_example=pd.DataFrame({inference.TEXT_COLUMN: list(INPUT_EXAMPLE)}),
             pip_requirements=pip_requirements(),
         )
+        run_id = mlflow.active_run().info.run_id
+        _stamp_run(path, run_id, name)
         mlflow.log_artifacts(str(path), name)
-    return LoggedModel(f"runs:/{mlflow.active_run().info.run_id}/{name}")
+    return LoggedModel(f"runs:/{run_id}/{name}")
+
+
+def _stamp_run(path: Path, run_id: str, name: str) -> None:
+    """Record the run and artifact path in MLmodel, as log_model would (tools read the input example
+    and model info through them)."""
+    model = mlflow.models.Model.load(str(path))
+    model.run_id, model.artifact_path = run_id, name
+    model.save(str(path / "MLmodel"))
 
 
 def archive_path(model_uri: str, dst_path: Path | None = None) -> Path:
