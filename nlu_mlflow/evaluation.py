@@ -36,9 +36,13 @@ def load_processor(archive: Path):
 
 
 def predict(processor, test: NluData) -> tuple[list, list, list]:
-    """Rasa's per-message predictions: (intent, response selection, entity) results."""
+    """Rasa's predictions: (intent, response selection, entity) results, batched where supported."""
     from rasa.nlu.test import get_eval_data
 
+    from nlu_mlflow import batched
+
+    if batched.supports(processor):
+        return batched.get_eval_data(processor, test.training_data)
     return asyncio.run(get_eval_data(processor, test.training_data))
 
 

@@ -11,7 +11,7 @@ import mlflow
 import pytest
 
 from nlu_mlflow import constants as c
-from nlu_mlflow import workflow
+from nlu_mlflow import pyfunc_model, workflow
 from nlu_mlflow.data import load_nlu
 
 from .conftest import CONFIGS, PIZZA, ROOT
@@ -114,8 +114,9 @@ def test_child_artifacts_reports_plots_archive_and_table(demo_run):
         "CRFEntityExtractor_errors.json",
         "CRFEntityExtractor_confusion_matrix.png",
     } <= reports
-    archives = [a.path for a in client.list_artifacts(run.info.run_id, c.ARTIFACT_ARCHIVE)]
-    assert archives == [f"{c.ARTIFACT_ARCHIVE}/logreg_crf.tar.gz"]
+    # the Rasa archive travels inside the logged pyfunc model
+    archives = [a.path for a in client.list_artifacts(run.info.run_id, "model/artifacts")]
+    assert archives == ["model/artifacts/logreg_crf.tar.gz"]
     table = mlflow.load_table(c.ARTIFACT_PREDICTIONS_TABLE, run_ids=[run.info.run_id])
     assert len(table) == 80
     assert {"text", "intent", "predicted_intent", "confidence", "intent_correct"} <= set(table.columns)
@@ -149,9 +150,7 @@ def test_logged_numbers_equal_rasa_test_nlu(demo_run, tmp_path):
     """Run `rasa test nlu` on the logged DIET archive: every report number equals what was logged."""
     result, client, _ = demo_run
     run = next(r for r in children(client, result.run_id) if r.info.run_name == "diet")
-    archive = Path(
-        client.download_artifacts(run.info.run_id, f"{c.ARTIFACT_ARCHIVE}/diet.tar.gz", str(tmp_path))
-    )
+    archive = pyfunc_model.archive_path(f"runs:/{run.info.run_id}/model", tmp_path / "model")
     out = tmp_path / "rasa-test"
     rasa = Path(sys.executable).parent / "rasa"
     subprocess.run(
