@@ -202,6 +202,8 @@ def test_mlflow_run_train_entry_point(tmp_path):
     """`mlflow run . -e train --env-manager local` logs a finished parent with the config as child."""
     uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "RASA_TELEMETRY_ENABLED": "false"}
+    for name in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_RUN_ID"):  # left by earlier in-process runs
+        env.pop(name, None)
     env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
     mlflow.MlflowClient(uri).create_experiment(
         "mlproject-test", artifact_location=(tmp_path / "art").as_uri()
