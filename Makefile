@@ -35,6 +35,7 @@ format: venv
 ## bench: seed-style loop vs nlu-mlflow run vs training alone (prints ratios; JSON in bench-results/)
 bench: venv
 	$(PY) scripts/bench.py --data $(BENCH_DATA) --epochs $(BENCH_EPOCHS)
+	$(PY) scripts/bench_serving.py --data $(BENCH_DATA)
 
 ui: venv
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlruns.db --port 5000

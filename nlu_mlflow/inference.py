@@ -1,7 +1,8 @@
 """Parse texts with a loaded Rasa model: the one place that turns texts into Rasa's parse results.
 
-Rasa's ``MessageProcessor.parse_message`` is a coroutine. All texts of a batch are parsed inside one
-event loop, so a batch costs one loop start-up, not one per text.
+Pipelines the ``batched`` module supports run the whole batch through the model's graph at once (DIET
+inference in batches); others go through Rasa's ``MessageProcessor.parse_message``, a coroutine, all texts
+inside one event loop, so a batch costs one loop start-up, not one per text.
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ def parse_texts(processor, texts: Sequence[str]) -> list[dict]:
     worker thread with its own loop, because ``asyncio.run`` cannot nest.
     """
     texts = list(texts)
+    if not texts:
+        return []
+    from nlu_mlflow import batched
+
+    if batched.unsupported_reason(processor) is None:  # same parses, the whole batch through the graph once
+        return batched.parse_texts(processor, texts)
     try:
         asyncio.get_running_loop()
     except RuntimeError:

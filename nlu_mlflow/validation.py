@@ -35,20 +35,39 @@ def broken_annotations(data: NluData) -> list[str]:
     return problems
 
 
-def conflicting_texts(data: NluData) -> list[str]:
-    """The same text (ignoring case and spacing) under two intents."""
+def _texts_by_intent(data: NluData, key) -> dict[str, dict[str, str]]:
     seen: dict[str, dict[str, str]] = defaultdict(dict)
     for file, part in data.parts:
         for message in part.intent_examples:
-            seen[normalized_text(message.get("text"))].setdefault(message.get("intent"), file)
-    problems = []
-    for text, intents in sorted(seen.items()):
-        if len(intents) > 1:
-            where = ", ".join(f"'{i}' in {f}" for i, f in sorted(intents.items()))
-            problems.append(
-                f"example '{text}' is labelled with two intents ({where}); keep it under one intent only."
-            )
-    return problems
+            seen[key(message.get("text"))].setdefault(message.get("intent"), file)
+    return seen
+
+
+def _where(intents: dict[str, str]) -> str:
+    return ", ".join(f"'{i}' in {f}" for i, f in sorted(intents.items()))
+
+
+def conflicting_texts(data: NluData) -> list[str]:
+    """The same text (ignoring runs of spaces) under two intents: an error."""
+    seen = _texts_by_intent(data, lambda text: " ".join(text.split()))
+    return [
+        f"example '{text}' is labelled with two intents ({_where(intents)}); keep it under one intent only."
+        for text, intents in sorted(seen.items())
+        if len(intents) > 1
+    ]
+
+
+def case_conflicts(data: NluData) -> list[str]:
+    """Texts that differ only in letter case under two intents: a warning (most featurizers lowercase)."""
+    exact = _texts_by_intent(data, lambda text: " ".join(text.split()))
+    errors = {normalized_text(text) for text, intents in exact.items() if len(intents) > 1}
+    seen = _texts_by_intent(data, normalized_text)
+    return [
+        f"examples '{text}' differ only in case but are labelled with two intents ({_where(intents)}); "
+        "featurizers that lowercase see one text with two labels."
+        for text, intents in sorted(seen.items())
+        if len(intents) > 1 and text not in errors
+    ]
 
 
 def unknown_test_intents(train: NluData, test: NluData) -> list[str]:

@@ -125,6 +125,8 @@ def prepare(settings: WorkflowSettings, fetched: Path | None = None) -> Inputs:
             problems += error.problems
     if problems:
         raise InputError(problems)
+    for warning in validation.case_conflicts(full) if not settings.allow_conflicts else []:
+        logger.warning("%s", warning)
     overlap = nlu_data.overlapping_texts(train, test)
     if overlap:
         logger.warning(

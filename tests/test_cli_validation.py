@@ -76,7 +76,7 @@ CASES = {
             nlu(
                 t,
                 "dup.yml",
-                "- intent: greet\n  examples: |\n    - hi\n    - hey\n- intent: bye\n  examples: |\n    - Hi\n    - bye\n",
+                "- intent: greet\n  examples: |\n    - hi\n    - hey\n- intent: bye\n  examples: |\n    - hi\n    - bye\n",
             ),
         ],
         ["example 'hi' is labelled with two intents", "keep it under one intent only"],

@@ -41,14 +41,25 @@ def test_broken_entity_annotation(tmp_path, example):
 
 def test_same_text_under_two_intents(tmp_path):
     (tmp_path / "d").mkdir()
-    load(tmp_path / "d", "- intent: greet\n  examples: |\n    - Hello\n    - hi\n", "a.yml")
-    loaded, _ = load(tmp_path / "d", "- intent: bye\n  examples: |\n    - hello\n    - bye\n", "b.yml")
+    load(tmp_path / "d", "- intent: greet\n  examples: |\n    - hello  there\n    - hi\n", "a.yml")
+    load(tmp_path / "d", "- intent: bye\n  examples: |\n    - hello there\n    - bye\n", "b.yml")
     loaded = data.load_nlu(tmp_path / "d")
     [problem] = validation.conflicting_texts(loaded)
-    assert "example 'hello' is labelled with two intents" in problem
+    assert "example 'hello there' is labelled with two intents" in problem
     assert "'bye' in " in problem and "b.yml" in problem and "'greet' in " in problem and "a.yml" in problem
     assert problem.endswith("keep it under one intent only.")
+    assert validation.case_conflicts(loaded) == []
     assert validation.check_training_data(loaded, 1, allow_conflicts=True) == []
+
+
+def test_texts_differing_only_in_case_are_a_warning_not_an_error(tmp_path):
+    loaded, _ = load(
+        tmp_path,
+        "- intent: greet\n  examples: |\n    - Hello\n    - hi\n- intent: bye\n  examples: |\n    - hello\n    - bye\n",
+    )
+    assert validation.conflicting_texts(loaded) == []
+    [warning] = validation.case_conflicts(loaded)
+    assert "examples 'hello' differ only in case but are labelled with two intents" in warning
 
 
 def test_test_intents_unknown_to_training(tmp_path):
