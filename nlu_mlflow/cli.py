@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
-import warnings
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from nlu_mlflow import constants as c
-from nlu_mlflow import runlock
+from nlu_mlflow import logs, runlock
 from nlu_mlflow.cli_webhooks import sync_rasa, webhooks_app
 from nlu_mlflow.errors import InputError
 from nlu_mlflow.runlock import DEFAULT_LOCK_FILE
@@ -36,25 +33,6 @@ TrackingUri = Annotated[
     ),
 ]
 Experiment = Annotated[str, typer.Option(help="MLflow experiment name.")]
-
-
-def _setup_logging(verbose: bool, log_file: Path | None = None) -> None:
-    if not verbose:  # Rasa, TensorFlow and pkg_resources warn about their own dependencies at import
-        for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning, UserWarning):
-            warnings.filterwarnings("ignore", category=category)
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=logging.WARNING,
-        format="%(asctime)s %(levelname)s %(message)s",
-        datefmt="%H:%M:%S",
-    )
-    logging.getLogger("nlu_mlflow").setLevel(logging.DEBUG if verbose else logging.INFO)
-    if log_file is not None:
-        handler = logging.FileHandler(log_file)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-        logging.getLogger().addHandler(handler)
-    for noisy in ("mlflow", "alembic"):  # store migrations and artifact downloads on every call
-        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 def _fail(error: Exception, code: int = EXIT_INPUT_ERROR) -> typer.Exit:
@@ -174,7 +152,7 @@ def run(
     from nlu_mlflow.registry import RegistryError
     from nlu_mlflow.remote import RemoteDataError
 
-    _setup_logging(verbose, log_file)
+    logs.setup(verbose, log_file)
     cli_values = {
         "data": data,
         "test_data": test_data,
@@ -267,7 +245,7 @@ ModelName = Annotated[str, typer.Option(help="Registered model name.")]
 def _connect(tracking_uri: str | None, experiment: str) -> None:
     from nlu_mlflow import tracking
 
-    _setup_logging(False)
+    logs.setup(False)
     tracking.configure(tracking_uri, experiment)
 
 

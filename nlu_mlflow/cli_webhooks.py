@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from nlu_mlflow import constants as c
+from nlu_mlflow import logs
 
 SECRET_ENV = "NLU_MLFLOW_WEBHOOK_SECRET"  # shared by MLflow (it signs) and the receiver (it verifies)
 RASA_TOKEN_ENV = "RASA_AUTH_TOKEN"  # the token `rasa run --auth-token` was started with
@@ -110,7 +110,7 @@ def serve(
 
     from nlu_mlflow import webhooks
 
-    _setup_logging(verbose)
+    logs.setup(verbose)
     secret = _required_env(SECRET_ENV, "the webhook secret given to `nlu-mlflow webhooks register`")
     rasa = _rasa(rasa_url, allow_open_api)
     _check_rasa(rasa)
@@ -139,7 +139,7 @@ def sync_rasa(
     """
     from nlu_mlflow import deploy, notify, webhooks
 
-    _setup_logging(verbose)
+    logs.setup(verbose)
     rasa = _rasa(rasa_url, allow_open_api)
     _tracking(tracking_uri)
     slack_url = os.environ.get(SLACK_URL_ENV) or None
@@ -197,17 +197,6 @@ def _required_env(name: str, what: str) -> str:
     if not value:
         raise _fail(f"set ${name} to {what}.")
     return value
-
-
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=logging.WARNING,
-        format="%(asctime)s %(levelname)s %(message)s",
-        datefmt="%H:%M:%S",
-    )
-    logging.getLogger("nlu_mlflow").setLevel(logging.DEBUG if verbose else logging.INFO)
-    logging.getLogger("urllib3").setLevel(logging.WARNING)  # its DEBUG lines hold URLs with ?token=
 
 
 def _fail(message: str, code: int = EXIT_INPUT_ERROR) -> typer.Exit:
