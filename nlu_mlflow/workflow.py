@@ -191,34 +191,23 @@ def _run_candidate(config, inputs: Inputs, settings, train_yaml: Path, work: Pat
         scores = scoring.score_archive(
             trained.archive, inputs.test, inputs.suite, extractors, work / "reports"
         )
-        candidate_metrics = {
-            **scores.metrics,
-            c.TRAIN_SECONDS: trained.seconds,
-            c.EVAL_SECONDS: scores.evaluation.seconds,
-            c.MODEL_SIZE_MB: trained.size_mb,
-        }
-        tracking.log_metrics(candidate_metrics)
         tracking.log_artifacts(scores.evaluation.report_dir, c.ARTIFACT_REPORTS)
         tracking.log_artifact(config.write(work / f"{config.name}.yml"), c.ARTIFACT_CONFIG)
         tracking.log_table(scores.evaluation.predictions, c.ARTIFACT_PREDICTIONS_TABLE)
         if scores.critical is not None:
             tracking.log_table(scores.critical.table, c.ARTIFACT_CRITICAL_TABLE)
-        model_info = pyfunc_model.log_model(trained.archive)
+        model_uri = pyfunc_model.log_model(trained.archive).model_uri
+        candidate = Candidate(
+            config.name, run.info.run_id, model_uri, extractors, scores, trained.seconds, trained.size_mb
+        )
+        tracking.log_metrics(candidate.metrics)
         logger.info(
             "  %s: %s = %.4f",
             config.name,
             settings.primary_metric,
-            scores.metrics.get(settings.primary_metric, 0),
+            candidate.metrics.get(settings.primary_metric, 0),
         )
-        return Candidate(
-            config.name,
-            run.info.run_id,
-            model_info.model_uri,
-            extractors,
-            scores,
-            trained.seconds,
-            trained.size_mb,
-        )
+        return candidate
 
 
 def _cross_validate_all(settings, inputs: Inputs, work: Path, env_tags, run_id: str, uri: str):
