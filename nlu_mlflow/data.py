@@ -6,6 +6,7 @@ content digest and a pandas view used for MLflow dataset inputs.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -37,12 +38,16 @@ class NluData:
     def examples(self) -> list:
         return list(self.training_data.intent_examples)
 
-    @property
+    @functools.cached_property
     def digest(self) -> str:
         return examples_digest(self.examples)
 
-    def to_frame(self) -> pd.DataFrame:
+    @functools.cached_property
+    def frame(self) -> pd.DataFrame:
         return examples_frame(self.examples)
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.frame.copy()
 
     def to_yaml(self, path: Path) -> Path:
         """Write the data as Rasa YAML (Rasa's own writer)."""

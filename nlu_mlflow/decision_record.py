@@ -7,8 +7,10 @@ import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
+
 from nlu_mlflow import constants as c
-from nlu_mlflow import registry, report, tracking
+from nlu_mlflow import crossval, registry, report, tracking
 
 logger = logging.getLogger("nlu_mlflow")
 
@@ -78,7 +80,7 @@ def record_run(result, settings, inputs) -> dict:
     outcome = result.outcome
     data = summary(result, settings)
     tracking.log_json(data, c.ARTIFACT_DECISION)
-    tracking.log_table(summary_frame(result, settings), "summary.json")
+    tracking.log_table(summary_table(result, settings.primary_metric), "summary.json")
     reasons = "; ".join(outcome.decision.reasons) if outcome.decision else outcome.message
     tags = {c.TAG_DECISION: data["decision"], c.TAG_DECISION_REASONS: reasons[: c.MAX_TAG_LENGTH]}
     if outcome.version:
@@ -95,12 +97,6 @@ def record_run(result, settings, inputs) -> dict:
     tracking.set_description(describe(result, settings))
     _write_files(settings, data, markdown)
     return data
-
-
-def summary_frame(result, settings):
-    from nlu_mlflow.workflow import summary_table
-
-    return summary_table(result, settings.primary_metric)
 
 
 def _log_champion(champ) -> None:
@@ -160,3 +156,19 @@ def _write_files(settings, data: dict, markdown: str | None) -> None:
         Path(settings.summary_json).write_text(json.dumps(data, indent=2, default=str) + "\n")
     if settings.report_md:
         Path(settings.report_md).write_text(markdown or f"# nlu-mlflow\n\n{data['message']}\n")
+
+
+def summary_table(result, primary_metric: str) -> pd.DataFrame:
+    """One row per pipeline with its key metrics; ``best`` marks the chosen one."""
+    if result.cross_validation:
+        return crossval.summary_frame(result.cross_validation)
+    columns = [primary_metric] + [k for k in c.KEY_METRICS if k != primary_metric]
+    rows = [
+        {
+            "config": x.name,
+            "best": "*" if x.name == result.selection.best else "",
+            **{k: x.metrics.get(k) for k in columns},
+        }
+        for x in result.candidates
+    ]
+    return pd.DataFrame(rows).dropna(axis=1, how="all")

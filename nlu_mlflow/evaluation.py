@@ -46,21 +46,35 @@ def predict(processor, test: NluData) -> tuple[list, list, list]:
     return asyncio.run(get_eval_data(processor, test.training_data))
 
 
-def evaluate(processor, test: NluData, pipeline_extractors: list[str], out_dir: Path) -> Evaluation:
-    """Score ``processor`` on ``test``; reports are written to ``out_dir``."""
+def active_extractors(entity_results: list) -> set[str]:
+    """The extractors that produced entity predictions (what ``rasa test nlu`` reports on)."""
+    return {p.get("extractor") for r in entity_results for p in r.entity_predictions} - {None}
+
+
+def rasa_reports(
+    intent_results: list, entity_results: list, out_dir: Path, plots: bool = True
+) -> tuple[dict, dict]:
+    """Rasa's ``evaluate_intents`` / ``evaluate_entities``: the intent result and one entity result per
+    extractor (reports as dicts); report, success and error JSONs (and PNGs) land in ``out_dir``."""
     from rasa.nlu.test import evaluate_entities, evaluate_intents
 
-    started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
-    intent_results, _, entity_results = predict(processor, test)
-    intents = evaluate_intents(intent_results, str(out_dir), True, True, False, report_as_dict=True)
-    active = {p.get("extractor") for r in entity_results for p in r.entity_predictions} - {None}
+    intents = evaluate_intents(intent_results, str(out_dir), True, True, not plots, report_as_dict=True)
+    active = active_extractors(entity_results)
     entities = {}
     if any(entity_results) and active:
         entities = evaluate_entities(
-            entity_results, active, str(out_dir), True, True, False, report_as_dict=True
+            entity_results, active, str(out_dir), True, True, not plots, report_as_dict=True
         )
-    main = m.main_extractor(pipeline_extractors, active)
+    return intents, entities
+
+
+def evaluate(processor, test: NluData, pipeline_extractors: list[str], out_dir: Path) -> Evaluation:
+    """Score ``processor`` on ``test``; reports are written to ``out_dir``."""
+    started = time.perf_counter()
+    intent_results, _, entity_results = predict(processor, test)
+    intents, entities = rasa_reports(intent_results, entity_results, out_dir)
+    main = m.main_extractor(pipeline_extractors, set(entities))
     scores = m.intent_metrics(intents["report"], intents["accuracy"])
     scores.update(m.entity_metrics({k: v["report"] for k, v in entities.items()}, main))
     table = predictions_table(intent_results, entity_results, main)

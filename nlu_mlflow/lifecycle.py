@@ -18,7 +18,7 @@ from nlu_mlflow.decision_record import now_iso
 from nlu_mlflow.errors import InputError
 from nlu_mlflow.promotion import Decision, PromotionPolicy, Scores, decide
 
-SCORES_PREFIX = "nlu_mlflow.scores."
+SCORES_PREFIX = registry.SCORES_TAG_PREFIX
 
 
 @dataclass(frozen=True)

@@ -142,8 +142,11 @@ def move_production(name: str, version: str) -> Version | None:
     return previous
 
 
+SCORES_TAG_PREFIX = "nlu_mlflow.scores."
+
+
 def scores_cache_key(test_digest: str, critical_digest: str | None) -> str:
-    return f"nlu_mlflow.scores.{test_digest}.{critical_digest or 'none'}"
+    return f"{SCORES_TAG_PREFIX}{test_digest}.{critical_digest or 'none'}"
 
 
 def cached_scores(version: Version, key: str) -> dict | None:

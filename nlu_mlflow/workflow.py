@@ -13,8 +13,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-
 from nlu_mlflow import champion as champion_step
 from nlu_mlflow import constants as c
 from nlu_mlflow import (
@@ -33,6 +31,7 @@ from nlu_mlflow import (
     validation,
 )
 from nlu_mlflow import data as nlu_data
+from nlu_mlflow.decision_record import summary_table
 from nlu_mlflow.errors import InputError
 from nlu_mlflow.promotion import Decision, Scores, decide
 from nlu_mlflow.settings import WorkflowSettings
@@ -346,19 +345,3 @@ def _log_selection(candidates: list[Candidate], chosen: selection.Selection) -> 
         tracking.set_tags({c.TAG_BEST: best.name, "best_run_id": best.run_id})
         tracking.log_metrics({f"best_{k}": best.metrics[k] for k in c.KEY_METRICS if k in best.metrics})
     tracking.log_json({"best": chosen.best, "reasons": chosen.reasons}, "selection.json")
-
-
-def summary_table(result: WorkflowResult, primary_metric: str) -> pd.DataFrame:
-    """One row per pipeline with its key metrics; ``best`` marks the chosen one."""
-    if result.cross_validation:
-        return crossval.summary_frame(result.cross_validation)
-    columns = [primary_metric] + [k for k in c.KEY_METRICS if k != primary_metric]
-    rows = [
-        {
-            "config": x.name,
-            "best": "*" if x.name == result.selection.best else "",
-            **{k: x.metrics.get(k) for k in columns},
-        }
-        for x in result.candidates
-    ]
-    return pd.DataFrame(rows).dropna(axis=1, how="all")

@@ -39,17 +39,10 @@ def _archive(args: argparse.Namespace, work: Path) -> Path:
 
 
 def _reports(eval_data: tuple, out_dir: Path) -> dict:
-    """Rasa's intent and entity reports for eval data, plus every JSON file they wrote."""
-    from rasa.nlu.test import evaluate_entities, evaluate_intents
-
+    """Rasa's intent and entity reports (as dicts) plus every JSON file Rasa wrote for them."""
     intents, _, entities = eval_data
-    out_dir.mkdir(parents=True)
-    result = {"intents": evaluate_intents(intents, str(out_dir), True, True, True, report_as_dict=True)}
-    extractors = {p.get("extractor") for r in entities for p in r.entity_predictions} - {None}
-    if entities and extractors:
-        result["entities"] = evaluate_entities(
-            entities, extractors, str(out_dir), True, True, True, report_as_dict=True
-        )
+    intent_result, entity_results = evaluation.rasa_reports(intents, entities, out_dir, plots=False)
+    result = {"intents": intent_result, **({"entities": entity_results} if entity_results else {})}
     for path in sorted(out_dir.glob("*.json")):
         result[path.name] = json.loads(path.read_text(encoding="utf-8"))
     return result
