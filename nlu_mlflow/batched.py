@@ -8,9 +8,9 @@ runs its network over them in batches and post-processes each message with its o
 The parses are then fed to Rasa's ``get_eval_data``, so the evaluation results are built by
 Rasa's code, exactly as ``rasa test nlu`` builds them.
 
-This is the one module that uses Rasa internals (the graph runner's nodes, featurizer and DIET
-helpers, ``run_inference``); tests/test_batched.py pins their behaviour against Rasa's
-per-message path. Only graphs made of components whose batched behaviour was checked run here:
+This module and ``fast_load`` are the only ones that use Rasa internals (here the graph runner's
+nodes, featurizer and DIET helpers, ``run_inference``); tests/test_batched.py pins their behaviour
+against Rasa's per-message path. Only graphs made of components whose batched behaviour was checked run here:
 ``supports`` says no to anything else, and callers use Rasa's own path for those.
 
 Batched network outputs are not bit-identical to one-message outputs (matrix products of other

@@ -46,13 +46,14 @@ class RasaNLUModel(mlflow.pyfunc.PythonModel):
     """Loads the Rasa archive in ``context.artifacts["rasa_model"]`` and parses batches of texts."""
 
     def load_context(self, context) -> None:
-        from rasa.core.agent import Agent
         from rasa.utils.log_utils import configure_structlog
+
+        from nlu_mlflow import fast_load
 
         configure_structlog(logging.WARNING)  # no per-message debug lines from the processor
         archive = Path(context.artifacts[c.ARTIFACT_ARCHIVE])
         check_archive(archive)
-        self.processor = Agent.load(model_path=str(archive)).processor
+        self.processor = fast_load.load_processor(archive)
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         """``model_input``: a DataFrame with a ``text`` column, or a list of strings."""

@@ -28,6 +28,21 @@ def quiet_rasa(level: int = logging.WARNING) -> None:
         warnings.filterwarnings("ignore", category=category)
 
 
+def release_memory() -> None:
+    """Hand back what the last model held: Keras' global state, Python's garbage and glibc's free heap
+    (without ``malloc_trim`` the process keeps its peak size, and the next model grows it further)."""
+    import contextlib
+    import ctypes
+    import gc
+
+    import tensorflow as tf
+
+    tf.keras.backend.clear_session()
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def versions() -> dict[str, str]:
     """Versions of the libraries that decide a model's behaviour."""
     import mlflow

@@ -19,7 +19,9 @@ from nlu_mlflow import (
     critical,
     crossval,
     decision_record,
+    fast_load,
     pipelines,
+    plots,
     pyfunc_model,
     rasa_runtime,
     registry,
@@ -156,15 +158,20 @@ def run(settings: WorkflowSettings) -> WorkflowResult:
             decision_record.record_run(result, settings, inputs)
             return result
         train_yaml = inputs.train.to_yaml(work / "train.yml")
-        candidates = []
-        for i, config in enumerate(inputs.configs, start=1):
-            logger.info("[%d/%d] %s: training", i, len(inputs.configs), config.name)
-            candidates.append(
-                _run_candidate(config, inputs, settings, train_yaml, work / config.name, env_tags)
-            )
-        chosen = selection.select_best({x.name: x.metrics for x in candidates}, settings.primary_metric)
-        _log_selection(candidates, chosen)
-        outcome = _after_selection(settings, inputs, candidates, chosen, work / "champion")
+        # Rasa's load-time retraining is skipped when a model is loaded to be scored (fast_load.py);
+        # Rasa's plots are drawn by a helper process while the next pipeline trains (plots.py)
+        with fast_load.enabled(), plots.PlotHelper() as helper:
+            candidates = []
+            for i, config in enumerate(inputs.configs, start=1):
+                logger.info("[%d/%d] %s: training", i, len(inputs.configs), config.name)
+                candidates.append(
+                    _run_candidate(config, inputs, settings, train_yaml, work / config.name, env_tags, helper)
+                )
+                rasa_runtime.release_memory()
+            chosen = selection.select_best({x.name: x.metrics for x in candidates}, settings.primary_metric)
+            _log_selection(candidates, chosen)
+            with helper.capture(parent.info.run_id, c.ARTIFACT_CHAMPION_REPORTS):
+                outcome = _after_selection(settings, inputs, candidates, chosen, work / "champion")
         result = WorkflowResult(parent.info.run_id, uri, candidates, chosen, outcome)
         decision_record.record_run(result, settings, inputs)
     return result
@@ -180,16 +187,19 @@ def _fetch_and_prepare(settings: WorkflowSettings, source: remote.RemoteSource, 
         raise
 
 
-def _run_candidate(config, inputs: Inputs, settings, train_yaml: Path, work: Path, env_tags) -> Candidate:
+def _run_candidate(
+    config, inputs: Inputs, settings, train_yaml: Path, work: Path, env_tags, helper: plots.PlotHelper
+) -> Candidate:
     with tracking.candidate_run(config.name, env_tags) as run:
         tracking.log_params(_candidate_params(config, inputs, settings))
         _log_datasets(inputs)
         trained = training.train(config, train_yaml, work)
         logger.info("  %s: trained in %.1f s; evaluating", config.name, trained.seconds)
         extractors = pipelines.entity_extractors(config)
-        scores = scoring.score_archive(
-            trained.archive, inputs.test, inputs.suite, extractors, work / "reports"
-        )
+        with helper.capture(run.info.run_id, c.ARTIFACT_REPORTS):
+            scores = scoring.score_archive(
+                trained.archive, inputs.test, inputs.suite, extractors, work / "reports"
+            )
         tracking.log_artifacts(scores.evaluation.report_dir, c.ARTIFACT_REPORTS)
         tracking.log_artifact(config.write(work / f"{config.name}.yml"), c.ARTIFACT_CONFIG)
         tracking.log_table(scores.evaluation.predictions, c.ARTIFACT_PREDICTIONS_TABLE)
