@@ -69,6 +69,17 @@ def rasa_reports(
     return intents, entities
 
 
+def report_contents(eval_data: tuple, out_dir: Path) -> dict:
+    """Rasa's intent and entity reports (as dicts) plus every JSON file Rasa wrote for them, without
+    plots: what two evaluations of the same test set are compared on (``batched.differences``)."""
+    intents, _, entities = eval_data
+    intent_result, entity_results = rasa_reports(intents, entities, out_dir, plots=False)
+    result = {"intents": intent_result, **({"entities": entity_results} if entity_results else {})}
+    for path in sorted(out_dir.glob("*.json")):
+        result[path.name] = json.loads(path.read_text(encoding="utf-8"))
+    return result
+
+
 def evaluate(processor, test: NluData, pipeline_extractors: list[str], out_dir: Path) -> Evaluation:
     """Score ``processor`` on ``test``; reports are written to ``out_dir``."""
     started = time.perf_counter()

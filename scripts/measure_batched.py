@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -36,16 +35,6 @@ def _archive(args: argparse.Namespace, work: Path) -> Path:
     model = training.train(config, train_yaml, work)
     print(f"trained {args.config} ({args.epochs} epochs) in {model.seconds:.1f} s")
     return model.archive
-
-
-def _reports(eval_data: tuple, out_dir: Path) -> dict:
-    """Rasa's intent and entity reports (as dicts) plus every JSON file Rasa wrote for them."""
-    intents, _, entities = eval_data
-    intent_result, entity_results = evaluation.rasa_reports(intents, entities, out_dir, plots=False)
-    result = {"intents": intent_result, **({"entities": entity_results} if entity_results else {})}
-    for path in sorted(out_dir.glob("*.json")):
-        result[path.name] = json.loads(path.read_text(encoding="utf-8"))
-    return result
 
 
 def _max_deviations(expected: tuple, actual: tuple) -> tuple[float, float]:
@@ -95,9 +84,12 @@ def main() -> None:
         print(f"speed-up: {rasa_s / batched_s:.1f}x")
 
         per_example = batched.differences(rasa_data, batched_data, TOLERANCE, KEY_TOLERANCES)
-        rasa_reports = _reports(rasa_data, work / "rasa")
+        rasa_reports = evaluation.report_contents(rasa_data, work / "rasa")
         reports = batched.differences(
-            rasa_reports, _reports(batched_data, work / "batched"), TOLERANCE, KEY_TOLERANCES
+            rasa_reports,
+            evaluation.report_contents(batched_data, work / "batched"),
+            TOLERANCE,
+            KEY_TOLERANCES,
         )
         for line in (per_example + reports)[:20]:
             print("  differs:", line)

@@ -7,7 +7,6 @@ loaded model, so these tests also pin the Rasa internals ``nlu_mlflow.batched`` 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from pathlib import Path
 
@@ -47,16 +46,6 @@ def rasa_eval_data(processor, test_data) -> tuple:
     return asyncio.run(get_eval_data(processor, test_data))
 
 
-def reports(eval_data: tuple, out_dir: Path) -> dict:
-    """Rasa's intent and entity reports (as dicts) plus every JSON file Rasa wrote for them."""
-    intents, _, entities = eval_data
-    intent_result, entity_results = evaluation.rasa_reports(intents, entities, out_dir, plots=False)
-    result = {"intents": intent_result, **({"entities": entity_results} if entity_results else {})}
-    for path in sorted(out_dir.glob("*.json")):
-        result[path.name] = json.loads(path.read_text(encoding="utf-8"))
-    return result
-
-
 def assert_same_as_rasa(processor, test_data, out_dir: Path) -> tuple:
     """Batched results equal Rasa's per example and in the reports; returns the batched results."""
     assert batched.supports(processor), batched.unsupported_reason(processor)
@@ -64,8 +53,8 @@ def assert_same_as_rasa(processor, test_data, out_dir: Path) -> tuple:
     actual = batched.get_eval_data(processor, test_data)
     assert batched.differences(expected, actual, TOLERANCE, KEY_TOLERANCES) == []
     assert len(actual[0]) == len(test_data.nlu_examples)
-    expected_reports = reports(expected, out_dir / "rasa")
-    actual_reports = reports(actual, out_dir / "batched")
+    expected_reports = evaluation.report_contents(expected, out_dir / "rasa")
+    actual_reports = evaluation.report_contents(actual, out_dir / "batched")
     assert batched.differences(expected_reports, actual_reports, TOLERANCE, KEY_TOLERANCES) == []
     assert "intent_report.json" in expected_reports
     return actual
