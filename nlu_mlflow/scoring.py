@@ -5,11 +5,10 @@ Used alike for every candidate and for the production model, so both are measure
 
 from __future__ import annotations
 
-import gc
 from dataclasses import dataclass
 from pathlib import Path
 
-from nlu_mlflow import critical, evaluation, inference
+from nlu_mlflow import critical, evaluation, inference, rasa_runtime
 from nlu_mlflow.data import NluData
 
 
@@ -37,5 +36,5 @@ def score_archive(
     if suite is not None:
         critical_result = critical.score(suite, inference.parse_texts(processor, critical.texts(suite)))
     del processor
-    gc.collect()
+    rasa_runtime.release_memory()  # the model's graphs, Keras state and the freed heap go back now
     return ModelScores(result, critical_result)

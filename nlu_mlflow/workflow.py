@@ -167,7 +167,6 @@ def run(settings: WorkflowSettings) -> WorkflowResult:
                 candidates.append(
                     _run_candidate(config, inputs, settings, train_yaml, work / config.name, env_tags, helper)
                 )
-                rasa_runtime.release_memory()
             chosen = selection.select_best({x.name: x.metrics for x in candidates}, settings.primary_metric)
             _log_selection(candidates, chosen)
             with helper.capture(parent.info.run_id, c.ARTIFACT_CHAMPION_REPORTS):
