@@ -58,6 +58,9 @@ DEFAULT_MODEL_NAME = "rasa-nlu"
 ALIAS_PRODUCTION = "production"
 ALIAS_PREVIOUS = "previous-production"
 WEBHOOK_NAME = "nlu-mlflow-rasa"  # the MLflow webhook `nlu-mlflow webhooks register` creates
+EVENT_ALIAS_CREATED = "model_version_alias.created"  # MLflow webhook events the receiver handles
+EVENT_VERSION_CREATED = "model_version.created"
+WEBHOOK_EVENTS = (EVENT_ALIAS_CREATED, EVENT_VERSION_CREATED)
 
 # --- defaults ---
 DEFAULT_EXPERIMENT = "nlu-mlflow"
@@ -92,3 +95,6 @@ DECISION_ROLLBACK = "rollback"
 CHAMPION_METRIC_PREFIX = "champion_"
 MAX_TAG_LENGTH = 5000
 TAG_ERROR = "nlu_mlflow.error"
+TAG_DELTA_PREFIX = "nlu_mlflow.delta."  # nlu_mlflow.delta.intent_f1_weighted: candidate - champion
+TAG_ENTITY_EXTRACTORS = "nlu_mlflow.entity_extractors"
+TAG_PLOTS_ERROR = "nlu_mlflow.plots_error"

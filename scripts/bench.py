@@ -54,8 +54,8 @@ print(json.dumps({"wall": time.perf_counter() - start, "cpu": usage.ru_utime + u
 FLOOR = """
 import sys
 from pathlib import Path
-from nlu_mlflow import pipelines, rasa_runtime, training
-rasa_runtime.quiet_rasa()
+from nlu_mlflow.rasa import pipelines, runtime, training
+runtime.quiet_rasa()
 train_yaml, work, epochs = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 for config in pipelines.load_all(Path(sys.argv[4]), epochs, 42):
     training.train(config, train_yaml, work / config.name)
@@ -81,7 +81,8 @@ def total(parts: list[dict]) -> dict:
 
 
 def capped_configs(configs: Path, epochs: int, dest: Path) -> list[Path]:
-    from nlu_mlflow import pipelines, rasa_runtime
+    from nlu_mlflow.rasa import pipelines
+    from nlu_mlflow.rasa import runtime as rasa_runtime
 
     rasa_runtime.quiet_rasa()  # Rasa's import resets the warning filters
     dest.mkdir(parents=True, exist_ok=True)
@@ -90,59 +91,17 @@ def capped_configs(configs: Path, epochs: int, dest: Path) -> list[Path]:
 
 def seed_loop(configs: list[Path], train: Path, test: Path, production: Path, work: Path, env: dict) -> dict:
     rasa = str(BIN / "rasa")
+
+    def test_nlu(model: Path, out: Path) -> dict:
+        return measure([rasa, "test", "nlu", "-m", str(model), "--nlu", str(test), "--out", str(out)], env)
+
     trains, tests = [], []
     for config in configs:
         out = work / "loop" / config.stem
-        trains.append(
-            measure(
-                [
-                    rasa,
-                    "train",
-                    "nlu",
-                    "-c",
-                    str(config),
-                    "--nlu",
-                    str(train),
-                    "--out",
-                    str(out),
-                    "--fixed-model-name",
-                    config.stem,
-                ],
-                env,
-            )
-        )
-        tests.append(
-            measure(
-                [
-                    rasa,
-                    "test",
-                    "nlu",
-                    "-m",
-                    str(out / f"{config.stem}.tar.gz"),
-                    "--nlu",
-                    str(test),
-                    "--out",
-                    str(out / "results"),
-                ],
-                env,
-            )
-        )
-    tests.append(
-        measure(
-            [
-                rasa,
-                "test",
-                "nlu",
-                "-m",
-                str(production),
-                "--nlu",
-                str(test),
-                "--out",
-                str(work / "loop" / "production"),
-            ],
-            env,
-        )
-    )
+        train_cmd = [rasa, "train", "nlu", "-c", str(config), "--nlu", str(train), "--out", str(out)]
+        trains.append(measure([*train_cmd, "--fixed-model-name", config.stem], env))
+        tests.append(test_nlu(out / f"{config.stem}.tar.gz", out / "results"))
+    tests.append(test_nlu(production, work / "loop" / "production"))
     return {**total(trains + tests), "largest_train_peak_mb": max(t["peak_mb"] for t in trains)}
 
 
@@ -192,7 +151,7 @@ def logged_training_seconds(store: str, parent_run_id: str) -> float:
 def production_archive(store: str, work: Path) -> Path:
     import mlflow
 
-    from nlu_mlflow import pyfunc_model
+    from nlu_mlflow.tracking import models as pyfunc_model
 
     mlflow.set_tracking_uri(store)
     return pyfunc_model.archive_path("models:/bench-nlu@production", work / "production")

@@ -31,15 +31,16 @@ from tests import servers  # noqa: E402  (real server start/stop helpers shared 
 
 
 def texts_from(test: Path, n: int) -> list[str]:
-    from nlu_mlflow.data import load_nlu
+    from nlu_mlflow.rasa.data import load_nlu
 
     texts = [m.get("text") for m in load_nlu(test).examples]
     return [texts[i % len(texts)] for i in range(n)]
 
 
 def train_archive(data: Path, epochs: int, work: Path) -> Path:
-    from nlu_mlflow import data as nlu_data
-    from nlu_mlflow import pipelines, rasa_runtime, training
+    from nlu_mlflow.rasa import data as nlu_data
+    from nlu_mlflow.rasa import pipelines, training
+    from nlu_mlflow.rasa import runtime as rasa_runtime
 
     rasa_runtime.quiet_rasa()
     train_yaml = nlu_data.load_nlu(data / "train.yml").to_yaml(work / "train.yml")
@@ -65,7 +66,7 @@ def time_pyfunc(archive: Path, texts: list[str], work: Path) -> list[float]:
     import mlflow
     import pandas as pd
 
-    from nlu_mlflow import pyfunc_model
+    from nlu_mlflow.tracking import models as pyfunc_model
 
     mlflow.set_tracking_uri(f"sqlite:///{work / 'mlruns.db'}")
     with mlflow.start_run():

@@ -18,9 +18,13 @@ from pathlib import Path
 import mlflow
 
 from nlu_mlflow import constants as c
-from nlu_mlflow import crossval, pipelines, rasa_runtime, tracking, validation
-from nlu_mlflow.data import load_nlu
+from nlu_mlflow.decide import crossval, validation
 from nlu_mlflow.errors import InputError
+from nlu_mlflow.rasa import pipelines
+from nlu_mlflow.rasa import runtime as rasa_runtime
+from nlu_mlflow.rasa.data import load_nlu
+from nlu_mlflow.tracking import runs as tracking
+from nlu_mlflow.workflow.crossval import cross_validate as cross_validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 FINANCIAL_DEMO = ROOT.parent / "shared" / "datasets" / "financial-demo" / "train.yml"
@@ -29,7 +33,9 @@ FINANCIAL_DEMO = ROOT.parent / "shared" / "datasets" / "financial-demo" / "train
 def cross_validate(args: argparse.Namespace, store: Path) -> crossval.CVResult:
     data = load_nlu(args.data)
     # financial-demo has one text under two intents: accepted here, as --allow-conflicts does
-    problems = validation.check_training_data(data, c.DEFAULT_MIN_EXAMPLES_PER_INTENT, allow_conflicts=True)
+    problems = validation.check_training_data(
+        data.view, c.DEFAULT_MIN_EXAMPLES_PER_INTENT, allow_conflicts=True
+    )
     if problems:
         raise InputError(problems)
     config = pipelines.load(args.config, args.epochs, args.seed)
@@ -39,8 +45,8 @@ def cross_validate(args: argparse.Namespace, store: Path) -> crossval.CVResult:
     with mlflow.start_run(run_name=config.name) as run:
         tracking.set_tags({c.TAG_CONFIG: config.name})
         tracking.log_params({"config_file": config.path.name, "train_digest": data.digest, "data": args.data})
-        result = crossval.cross_validate(config, data, args.k, args.seed, None, store / "work")
-        crossval.log_cv(result)
+        result = cross_validate_config(config, data, args.k, args.seed, None, store / "work")
+        tracking.log_cross_validation(result)
     print(f"{config.name}: {args.k}-fold cross-validation of {args.data} (seed {args.seed})")
     logged = mlflow.get_run(run.info.run_id).data.metrics
     means = sum(k.endswith(crossval.MEAN_SUFFIX) for k in logged)

@@ -4,7 +4,7 @@
         --data ../shared/datasets/rasa-demo-flat --config configs/diet.yml --epochs 2
 
 Trains the config on <data>/train.yml (or loads --archive), loads the model once, then times
-``rasa.nlu.test.get_eval_data`` and ``nlu_mlflow.batched.get_eval_data`` on <data>/test.yml
+``rasa.nlu.test.get_eval_data`` and ``nlu_mlflow.rasa.batched.get_eval_data`` on <data>/test.yml
 (model load excluded; both paths are warmed up first and start after a full garbage collection).
 Prints the seconds, the ratio, the largest confidence differences, and whether per-example
 results and the report JSONs agree (1e-6; entity confidences 1e-5).
@@ -15,12 +15,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from nlu_mlflow import batched, evaluation, pipelines, rasa_runtime, training
-from nlu_mlflow.data import load_nlu
+from nlu_mlflow.rasa import batched, evaluation, pipelines, training
+from nlu_mlflow.rasa import runtime as rasa_runtime
+from nlu_mlflow.rasa.data import load_nlu
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the comparison helper lives with the tests
+from tests.helpers.compare import differences  # noqa: E402
 
 TOLERANCE = 1e-6
 # batched matrix products round differently from one-message ones; entity confidences drift most
@@ -83,9 +88,9 @@ def main() -> None:
         print(f"batched get_eval_data: {batched_s:7.2f} s ({1000 * batched_s / n:.2f} ms/example)")
         print(f"speed-up: {rasa_s / batched_s:.1f}x")
 
-        per_example = batched.differences(rasa_data, batched_data, TOLERANCE, KEY_TOLERANCES)
+        per_example = differences(rasa_data, batched_data, TOLERANCE, KEY_TOLERANCES)
         rasa_reports = evaluation.report_contents(rasa_data, work / "rasa")
-        reports = batched.differences(
+        reports = differences(
             rasa_reports,
             evaluation.report_contents(batched_data, work / "batched"),
             TOLERANCE,

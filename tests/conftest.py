@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
 
 import pytest
 
-from nlu_mlflow import pipelines, rasa_runtime, training
-from nlu_mlflow.data import load_nlu
+from nlu_mlflow.rasa import pipelines, runtime, training
+from nlu_mlflow.rasa.data import load_nlu
 
-ROOT = Path(__file__).resolve().parents[1]
-PIZZA = ROOT / "data" / "pizza"
-CONFIGS = ROOT / "configs"
-SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
+from .helpers import CONFIGS, PIZZA, ROOT, SHARED_DATASETS  # noqa: F401  (imported by tests from here)
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +23,7 @@ def pizza_test():
 
 
 def _train(config_name: str, epochs: int, tmp_path_factory) -> training.TrainedModel:
-    rasa_runtime.quiet_rasa()
+    runtime.quiet_rasa()
     work = tmp_path_factory.mktemp(config_name)
     config = pipelines.load(CONFIGS / f"{config_name}.yml", epochs=epochs, seed=42)
     train_yaml = load_nlu(PIZZA / "train.yml").to_yaml(work / "train.yml")
@@ -56,7 +52,7 @@ def tracking_uri(tmp_path) -> str:
 def rasa_api(logreg_model, tmp_path_factory):
     """`rasa run --enable-api --auth-token` serving the logreg model: started once (30-60 s), shared
     by the webhook tests; each test reads what it serves before changing it."""
-    from . import servers
+    from .helpers import servers
 
     home = tmp_path_factory.mktemp("rasa_api")
     token = "rasa-token-" + secrets.token_hex(12)

@@ -5,7 +5,7 @@ import sys
 
 import yaml
 
-from .conftest import ROOT
+from tests.helpers import ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import conda_env  # noqa: E402

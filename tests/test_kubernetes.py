@@ -25,8 +25,7 @@ from mlflow.projects.docker import validate_docker_env
 from mlflow.projects.utils import MLFLOW_DOCKER_WORKDIR_PATH, get_entry_point_command
 
 from nlu_mlflow.cli import app
-
-from .conftest import ROOT
+from tests.helpers import ROOT
 
 DEPLOY = ROOT / "deploy" / "kubernetes"
 IMAGE_TAG = "registry.example.com/nlu/nlu-mlflow-runs:0123abc"

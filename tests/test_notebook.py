@@ -13,9 +13,9 @@ import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 
 from nlu_mlflow import constants as c
-from nlu_mlflow import settings, workflow
-
-from .conftest import CONFIGS, PIZZA, ROOT
+from nlu_mlflow.workflow import run as workflow
+from nlu_mlflow.workflow import settings
+from tests.helpers import CONFIGS, PIZZA, ROOT
 
 NOTEBOOK = ROOT / "notebooks" / "compare_runs.ipynb"
 STRIP = ROOT / "scripts" / "strip_notebook.py"

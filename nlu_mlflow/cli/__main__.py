@@ -1,0 +1,3 @@
+from nlu_mlflow.cli.main import app
+
+app()

@@ -1,0 +1,38 @@
+"""Log set-up for the command-line entry points: progress on stderr, libraries kept quiet."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+
+
+def setup(verbose: bool, log_file: Path | None = None) -> None:
+    """``nlu_mlflow`` at INFO (DEBUG with ``verbose``) on stderr, optionally also appended to ``log_file``.
+
+    Without ``verbose`` the libraries' warnings (pkg_resources, SQLAlchemy, pyparsing deprecations that
+    Rasa and TensorFlow trigger at import) and MLflow's artifact progress bars stay out of the output;
+    what they print on their own is dropped by ``console.library_output``.
+    """
+    logging.captureWarnings(True)  # warnings become log records: libraries reset the filters at import
+    logging.getLogger("py.warnings").setLevel(logging.WARNING if verbose else logging.ERROR)
+    if not verbose:
+        os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+        for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning, UserWarning):
+            warnings.filterwarnings("ignore", category=category)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.WARNING,
+        format="%(asctime)s %(levelname)s %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    logging.getLogger("nlu_mlflow").setLevel(logging.DEBUG if verbose else logging.INFO)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)  # its DEBUG lines hold URLs with ?token=
+    for noisy in ("mlflow", "alembic"):  # store migrations and artifact downloads on every call
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    if log_file is not None:
+        handler = logging.FileHandler(log_file)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        logging.getLogger().addHandler(handler)

@@ -1,0 +1,342 @@
+"""Decide whether a candidate replaces the production model (pure: scores in, decision out).
+
+Never imports MLflow: the caller fetches both sets of scores and acts on the ``Decision``.
+
+The ``promotion:`` section of a workflow YAML file, with its defaults (each value can be
+overridden on the command line)::
+
+    promotion:
+      primary_metric: intent_f1_weighted  # the score that must improve
+      min_gain: 0.0                # candidate must beat the champion by MORE than this (0.0: any gain)
+      max_entity_f1_drop: 0.02     # entity_f1_weighted may fall by at most this much
+      intent_min_support: 5        # the per-intent guard looks at intents with >= this many test examples
+      max_intent_f1_drop: 0.10     # ... none of which may lose more than this much F1
+      min_critical_pass_rate: 1.0  # absolute gate on the candidate's critical-utterance suite
+      significance_alpha: null     # e.g. 0.05 turns on a McNemar test on per-utterance intent correctness
+
+Every check runs, so a ``Decision`` carries every reason, not only the first failure. With no
+champion, the candidate is promoted when it has the primary metric and passes the critical gate.
+A champion without the primary metric is never replaced automatically: the two cannot be compared.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from nlu_mlflow import constants as c
+from nlu_mlflow.decide.significance import discordant_counts, mcnemar_p_value
+from nlu_mlflow.errors import InputError
+
+# --- defaults of the `promotion:` section ---
+DEFAULT_MIN_GAIN = 0.0
+DEFAULT_MAX_ENTITY_F1_DROP = 0.02
+DEFAULT_INTENT_MIN_SUPPORT = 5
+DEFAULT_MAX_INTENT_F1_DROP = 0.10
+DEFAULT_MIN_CRITICAL_PASS_RATE = 1.0
+DEFAULT_SIGNIFICANCE_ALPHA: float | None = None
+
+# --- check names, as they appear in a Decision ---
+CHECK_PRIMARY = "primary_metric"
+CHECK_ENTITY = "entity_f1"
+CHECK_INTENTS = "intent_regression"
+CHECK_CRITICAL = "critical_pass_rate"
+CHECK_SIGNIFICANCE = "significance"
+
+_TOLERANCE = 1e-9  # float noise: 0.91 - 0.90 must count as a gain of exactly 0.01
+
+
+def _alpha_off(value: Any) -> bool:
+    """``null``, ``false`` or ``off`` turn the significance test off (0 is an error, not "off")."""
+    return value is None or value is False or value == "off"
+
+
+@dataclass(frozen=True)
+class _Rule:
+    requirement: str
+    example: str
+    accepts: Callable[[Any], bool]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _non_negative(value: Any) -> bool:
+    return _is_number(value) and value >= 0
+
+
+_RULES: dict[str, _Rule] = {
+    "primary_metric": _Rule(
+        "a metric name", c.INTENT_F1_WEIGHTED, lambda v: isinstance(v, str) and bool(v.strip())
+    ),
+    "min_gain": _Rule("a number >= 0", "0.01", _non_negative),
+    "max_entity_f1_drop": _Rule("a number >= 0", "0.02", _non_negative),
+    "intent_min_support": _Rule(
+        "a whole number >= 1", "5", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1
+    ),
+    "max_intent_f1_drop": _Rule("a number >= 0", "0.1", _non_negative),
+    "min_critical_pass_rate": _Rule(
+        "a number between 0 and 1", "1.0", lambda v: _is_number(v) and 0 <= v <= 1
+    ),
+    "significance_alpha": _Rule(
+        "a number strictly between 0 and 1, or null to turn the test off",
+        "0.05",
+        lambda v: _alpha_off(v) or (_is_number(v) and 0 < v < 1),
+    ),
+}
+
+
+def _problem(label: str, key: str, value: Any, fix: str) -> str | None:
+    rule = _RULES[key]
+    return None if rule.accepts(value) else f"{label} must be {rule.requirement}, got {value!r}; {fix}."
+
+
+def _unknown_key(source: str, key: Any) -> str:
+    close = difflib.get_close_matches(str(key), list(_RULES), n=1)
+    hint = f"did you mean '{close[0]}'?" if close else f"use one of: {', '.join(_RULES)}."
+    return f"{source}: unknown key promotion.{key} ({hint})"
+
+
+def _coerce(key: str, value: Any) -> Any:
+    if key == "significance_alpha":
+        return None if _alpha_off(value) else float(value)
+    return float(value) if key not in ("primary_metric", "intent_min_support") else value
+
+
+@dataclass(frozen=True)
+class PromotionPolicy:
+    """The rules a candidate must pass to replace the champion; see the module docstring."""
+
+    primary_metric: str = c.DEFAULT_PRIMARY_METRIC
+    min_gain: float = DEFAULT_MIN_GAIN
+    max_entity_f1_drop: float = DEFAULT_MAX_ENTITY_F1_DROP
+    intent_min_support: int = DEFAULT_INTENT_MIN_SUPPORT
+    max_intent_f1_drop: float = DEFAULT_MAX_INTENT_F1_DROP
+    min_critical_pass_rate: float = DEFAULT_MIN_CRITICAL_PASS_RATE
+    significance_alpha: float | None = DEFAULT_SIGNIFICANCE_ALPHA
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any] | None, source: str) -> PromotionPolicy:
+        """Build from the ``promotion:`` section of ``source``; missing keys keep their defaults.
+
+        Raises InputError listing every problem (unknown key, wrong type, value out of range).
+        """
+        mapping = {} if mapping is None else mapping
+        if not isinstance(mapping, Mapping):
+            raise InputError(
+                f"{source}: promotion must be a mapping of settings, got {mapping!r}; "
+                "write e.g. `promotion: {min_gain: 0.01}`."
+            )
+        problems = [_unknown_key(source, k) for k in mapping if k not in _RULES]
+        for key in (k for k in mapping if k in _RULES):
+            fix = f"set e.g. `{key}: {_RULES[key].example}`"
+            problems.append(_problem(f"{source}: promotion.{key}", key, mapping[key], fix))
+        if any(problems):
+            raise InputError([p for p in problems if p])
+        return cls(**{k: _coerce(k, v) for k, v in mapping.items()})
+
+    def with_overrides(self, **overrides: Any) -> PromotionPolicy:
+        """A copy with command-line values applied; ``None`` means "not given" and is ignored.
+
+        ``significance_alpha="off"`` (or ``False``) turns the significance test off.
+        """
+        given = {k: v for k, v in overrides.items() if v is not None}
+        unknown = sorted(set(given) - set(_RULES))
+        if unknown:
+            raise TypeError(f"with_overrides() got unknown setting(s): {', '.join(unknown)}")
+        problems = [
+            _problem(f"--{_flag(k)}", k, v, f"pass e.g. --{_flag(k)} {_RULES[k].example}")
+            for k, v in given.items()
+        ]
+        if any(problems):
+            raise InputError([p for p in problems if p])
+        return dataclasses.replace(self, **{k: _coerce(k, v) for k, v in given.items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _flag(key: str) -> str:
+    return key.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class Scores:
+    """One model's results on the test set.
+
+    ``metrics`` uses the names in ``constants`` (per-intent F1 as ``intent_f1/<intent>``);
+    ``intent_support`` counts test examples per intent; ``correct`` holds, per test example and in
+    test-set order, whether the intent was predicted right (needed only for the significance test).
+    """
+
+    metrics: Mapping[str, float]
+    intent_support: Mapping[str, int] = field(default_factory=dict)
+    correct: tuple[bool, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Promote or keep, with every check that led there."""
+
+    promote: bool
+    checks: tuple[Check, ...]
+    deltas: Mapping[str, float] = field(default_factory=dict)  # metric -> candidate - champion
+
+    @property
+    def reasons(self) -> list[str]:
+        return [f"{x.name} {'passed' if x.passed else 'FAILED'}: {x.reason}" for x in self.checks]
+
+    @property
+    def failed(self) -> tuple[Check, ...]:
+        return tuple(x for x in self.checks if not x.passed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "promote": self.promote,
+            "reasons": self.reasons,
+            "checks": [dataclasses.asdict(x) for x in self.checks],
+            "deltas": dict(self.deltas),
+        }
+
+
+def decide(candidate: Scores, champion: Scores | None, policy: PromotionPolicy) -> Decision:
+    """Run every check; promote only when all pass."""
+    checks = (
+        _check_primary(candidate, champion, policy),
+        _check_entity(candidate, champion, policy),
+        _check_intents(candidate, champion, policy),
+        _check_critical(candidate, policy),
+        _check_significance(candidate, champion, policy),
+    )
+    promote = all(x.passed for x in checks)
+    return Decision(promote, checks, _deltas(candidate, champion, policy.primary_metric))
+
+
+def _deltas(candidate: Scores, champion: Scores | None, primary: str) -> dict[str, float]:
+    if champion is None:
+        return {}
+    names = [primary, c.ENTITY_F1_WEIGHTED]
+    names += sorted(n for n in candidate.metrics if n.startswith(c.INTENT_F1_PREFIX))
+    both = [n for n in dict.fromkeys(names) if n in candidate.metrics and n in champion.metrics]
+    return {n: candidate.metrics[n] - champion.metrics[n] for n in both}
+
+
+def _check_primary(candidate: Scores, champion: Scores | None, policy: PromotionPolicy) -> Check:
+    name = policy.primary_metric
+    if name not in candidate.metrics:
+        return Check(
+            CHECK_PRIMARY, False, f"candidate has no {name} score; log it or choose another primary_metric"
+        )
+    score = candidate.metrics[name]
+    if champion is None:
+        return Check(CHECK_PRIMARY, True, f"no champion; candidate {name} {score:.4f}")
+    if name not in champion.metrics:
+        return Check(CHECK_PRIMARY, False, f"champion has no {name} score, so the two cannot be compared")
+    gain = score - champion.metrics[name]
+    passed = gain - policy.min_gain > _TOLERANCE
+    reason = f"{_versus(name, score, champion.metrics[name])}, needs > {policy.min_gain:+.4f}"
+    return Check(CHECK_PRIMARY, passed, reason)
+
+
+def _check_entity(candidate: Scores, champion: Scores | None, policy: PromotionPolicy) -> Check:
+    name = c.ENTITY_F1_WEIGHTED
+    if champion is None:
+        return Check(CHECK_ENTITY, True, "skipped: no champion to compare with")
+    missing = [
+        side for side, s in (("candidate", candidate), ("champion", champion)) if name not in s.metrics
+    ]
+    if missing:
+        return Check(CHECK_ENTITY, True, f"skipped: no {name} score for the {' and the '.join(missing)}")
+    new, old = candidate.metrics[name], champion.metrics[name]
+    passed = old - new <= policy.max_entity_f1_drop + _TOLERANCE
+    reason = f"{_versus(name, new, old)}, may drop at most {policy.max_entity_f1_drop:.4f}"
+    return Check(CHECK_ENTITY, passed, reason)
+
+
+def _check_intents(candidate: Scores, champion: Scores | None, policy: PromotionPolicy) -> Check:
+    if champion is None:
+        return Check(CHECK_INTENTS, True, "skipped: no champion to compare with")
+    if not candidate.intent_support:
+        return Check(CHECK_INTENTS, True, "skipped: no per-intent test support counts given")
+    n = policy.intent_min_support
+    guarded = sorted(i for i, count in candidate.intent_support.items() if count >= n)
+    if not guarded:
+        return Check(CHECK_INTENTS, True, f"skipped: no intent has >= {n} test examples")
+    problems = _intent_problems(guarded, candidate, champion, policy.max_intent_f1_drop)
+    if problems:
+        return Check(CHECK_INTENTS, False, "; ".join(problems))
+    new = [i for i in guarded if c.INTENT_F1_PREFIX + i not in champion.metrics]
+    reason = f"no intent with >= {n} test examples lost more than {policy.max_intent_f1_drop:.4f} F1"
+    reason += f" ({len(guarded)} checked)"
+    return Check(CHECK_INTENTS, True, reason + (f"; new since champion: {', '.join(new)}" if new else ""))
+
+
+def _intent_problems(intents: list[str], candidate: Scores, champion: Scores, max_drop: float) -> list[str]:
+    """One sentence per guarded intent without a score or that lost too much F1, worst first."""
+    keys = [c.INTENT_F1_PREFIX + i for i in intents]
+    missing = [f"candidate has no {key} score" for key in keys if key not in candidate.metrics]
+    paired = [k for k in keys if k in candidate.metrics and k in champion.metrics]
+    deltas = sorted((candidate.metrics[k] - champion.metrics[k], k) for k in paired)
+    return missing + [
+        _drop_text(k, candidate, champion, max_drop) for d, k in deltas if -d > max_drop + _TOLERANCE
+    ]
+
+
+def _drop_text(key: str, candidate: Scores, champion: Scores, max_drop: float) -> str:
+    return f"{_versus(key, candidate.metrics[key], champion.metrics[key])}, may drop at most {max_drop:.4f}"
+
+
+def _versus(name: str, new: float, old: float) -> str:
+    return f"{name} {new:.4f} vs champion {old:.4f} ({new - old:+.4f})"
+
+
+def _check_critical(candidate: Scores, policy: PromotionPolicy) -> Check:
+    rate = candidate.metrics.get(c.CRITICAL_PASS_RATE)
+    if rate is None:
+        return Check(CHECK_CRITICAL, True, "no critical suite")
+    passed = rate >= policy.min_critical_pass_rate - _TOLERANCE
+    return Check(
+        CHECK_CRITICAL,
+        passed,
+        f"{c.CRITICAL_PASS_RATE} {rate:.4f}, needs >= {policy.min_critical_pass_rate:.4f}",
+    )
+
+
+def _check_significance(candidate: Scores, champion: Scores | None, policy: PromotionPolicy) -> Check:
+    alpha = policy.significance_alpha
+    if alpha is None:
+        return Check(CHECK_SIGNIFICANCE, True, "skipped: significance_alpha not set")
+    if champion is None:
+        return Check(CHECK_SIGNIFICANCE, True, "skipped: no champion to compare with")
+    problem = _pairing_problem(candidate.correct, champion.correct)
+    if problem:
+        return Check(CHECK_SIGNIFICANCE, False, f"cannot run McNemar's test: {problem}")
+    b, c_ = discordant_counts(candidate.correct, champion.correct)
+    p = mcnemar_p_value(b, c_)
+    passed = b > c_ and p < alpha
+    reason = (
+        f"McNemar: candidate right only on {b}, champion right only on {c_}, p={p:.4g}, "
+        f"needs candidate ahead and p < {alpha:g}"
+    )
+    return Check(CHECK_SIGNIFICANCE, passed, reason)
+
+
+def _pairing_problem(new: tuple[bool, ...] | None, old: tuple[bool, ...] | None) -> str | None:
+    if new is None or old is None:
+        side = "candidate" if new is None else "champion"
+        return f"the {side} has no per-example intent correctness"
+    if len(new) != len(old):
+        return f"the models were scored on different test sets ({len(new)} vs {len(old)} examples)"
+    return None

@@ -1,0 +1,129 @@
+"""Evaluate a trained Rasa model on held-out data with Rasa's own evaluation code.
+
+Predictions come from ``rasa.nlu.test.get_eval_data`` and reports, error files and plots from
+``evaluate_intents`` / ``evaluate_entities``, exactly as ``rasa test nlu`` writes them; this module
+only adds the fixed metric names and a per-example table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from nlu_mlflow.console import library_output
+from nlu_mlflow.decide import metrics as m
+from nlu_mlflow.rasa.data import NluData
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    metrics: dict[str, float]
+    predictions: pd.DataFrame  # one row per test example
+    report_dir: Path  # Rasa's report JSONs, error files and PNGs
+    main_extractor: str | None
+    seconds: float
+
+
+def load_processor(archive: Path):
+    """Load a model archive like ``rasa test nlu`` does, without its load-time training (``fast_load``)."""
+    from nlu_mlflow.rasa import fast_load
+
+    return fast_load.load_processor(archive)
+
+
+def predict(processor, test: NluData) -> tuple[list, list, list]:
+    """Rasa's predictions: (intent, response selection, entity) results, batched where supported."""
+    from rasa.nlu.test import get_eval_data
+
+    from nlu_mlflow.rasa import batched
+
+    if batched.supports(processor):
+        return batched.get_eval_data(processor, test.training_data)
+    with library_output():  # Rasa's progress bar over the test examples
+        return asyncio.run(get_eval_data(processor, test.training_data))
+
+
+def active_extractors(entity_results: list) -> set[str]:
+    """The extractors that produced entity predictions (what ``rasa test nlu`` reports on)."""
+    return {p.get("extractor") for r in entity_results for p in r.entity_predictions} - {None}
+
+
+def rasa_reports(
+    intent_results: list, entity_results: list, out_dir: Path, plots: bool = True
+) -> tuple[dict, dict]:
+    """Rasa's ``evaluate_intents`` / ``evaluate_entities``: the intent result and one entity result per
+    extractor (reports as dicts); report, success and error JSONs (and PNGs) land in ``out_dir``."""
+    from rasa.nlu.test import evaluate_entities, evaluate_intents
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    intents = evaluate_intents(intent_results, str(out_dir), True, True, not plots, report_as_dict=True)
+    active = active_extractors(entity_results)
+    entities = {}
+    if any(entity_results) and active:
+        entities = evaluate_entities(
+            entity_results, active, str(out_dir), True, True, not plots, report_as_dict=True
+        )
+    return intents, entities
+
+
+def report_contents(eval_data: tuple, out_dir: Path) -> dict:
+    """Rasa's intent and entity reports (as dicts) plus every JSON file Rasa wrote for them, without
+    plots: what two evaluations of the same test set are compared on (``batched.differences``)."""
+    intents, _, entities = eval_data
+    intent_result, entity_results = rasa_reports(intents, entities, out_dir, plots=False)
+    result = {"intents": intent_result, **({"entities": entity_results} if entity_results else {})}
+    for path in sorted(out_dir.glob("*.json")):
+        result[path.name] = json.loads(path.read_text(encoding="utf-8"))
+    return result
+
+
+def evaluate(processor, test: NluData, pipeline_extractors: list[str], out_dir: Path) -> Evaluation:
+    """Score ``processor`` on ``test``; reports are written to ``out_dir``."""
+    started = time.perf_counter()
+    intent_results, _, entity_results = predict(processor, test)
+    intents, entities = rasa_reports(intent_results, entity_results, out_dir)
+    main = m.main_extractor(pipeline_extractors, set(entities))
+    scores = m.intent_metrics(intents["report"], intents["accuracy"])
+    scores.update(m.entity_metrics({k: v["report"] for k, v in entities.items()}, main))
+    table = predictions_table(intent_results, entity_results, main)
+    return Evaluation(scores, table, out_dir, main, time.perf_counter() - started)
+
+
+def _spans(entities: list[dict], extractor: str | None = None) -> list[dict]:
+    keep = [e for e in entities if extractor is None or e.get("extractor") == extractor]
+    return sorted(
+        (
+            {"entity": e["entity"], "value": e.get("value"), "start": e["start"], "end": e["end"]}
+            for e in keep
+        ),
+        key=lambda e: (e["start"], e["end"], e["entity"]),
+    )
+
+
+def predictions_table(intent_results: list, entity_results: list, extractor: str | None) -> pd.DataFrame:
+    """One row per test example: expected vs predicted intent and (main extractor's) entities."""
+    rows = []
+    for i, result in enumerate(intent_results):
+        row = {
+            "text": result.message,
+            "intent": result.intent_target,
+            "predicted_intent": result.intent_prediction,
+            "confidence": result.confidence,
+            "intent_correct": result.intent_target == result.intent_prediction,
+        }
+        if i < len(entity_results):
+            expected = _spans(entity_results[i].entity_targets)
+            predicted = _spans(entity_results[i].entity_predictions, extractor)
+            row["entities"] = json.dumps(expected)
+            row["predicted_entities"] = json.dumps(predicted)
+            key = ("entity", "start", "end")
+            row["entities_correct"] = [[e[k] for k in key] for e in expected] == [
+                [e[k] for k in key] for e in predicted
+            ]
+        rows.append(row)
+    return pd.DataFrame(rows)

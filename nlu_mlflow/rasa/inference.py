@@ -1,0 +1,76 @@
+"""Parse texts with a loaded Rasa model: the one place that turns texts into Rasa's parse results.
+
+Pipelines the ``batched`` module supports run the whole batch through the model's graph at once (DIET
+inference in batches); others go through Rasa's ``MessageProcessor.parse_message``, a coroutine, all texts
+inside one event loop, so a batch costs one loop start-up, not one per text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import pandas as pd
+
+TEXT_COLUMN = "text"
+OUTPUT_COLUMNS = ("intent", "confidence", "entities", "intent_ranking")
+ENTITY_KEYS = ("entity", "value", "start", "end", "confidence", "extractor")
+
+
+def parse_texts(processor, texts: Sequence[str]) -> list[dict]:
+    """Rasa's parse result for each text, in input order, from one event loop.
+
+    When the caller already runs an event loop (Jupyter, an async server), the batch runs in a
+    worker thread with its own loop, because ``asyncio.run`` cannot nest.
+    """
+    texts = list(texts)
+    if not texts:
+        return []
+    from nlu_mlflow.rasa import batched
+
+    if batched.unsupported_reason(processor) is None:  # same parses, the whole batch through the graph once
+        return batched.parse_texts(processor, texts)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_parse_all(processor, texts))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rasa-parse") as pool:
+        return pool.submit(asyncio.run, _parse_all(processor, texts)).result()
+
+
+async def _parse_all(processor, texts: list[str]) -> list[dict]:
+    from rasa.core.channels.channel import UserMessage
+
+    return [await processor.parse_message(UserMessage(text)) for text in texts]
+
+
+def entity_record(entity: dict) -> dict:
+    """An entity as the model's output shows it; ``confidence`` is None for extractors without one."""
+    return {
+        "entity": entity.get("entity"),
+        "value": entity.get("value"),
+        "start": entity.get("start"),
+        "end": entity.get("end"),
+        "confidence": entity.get("confidence_entity"),
+        "extractor": entity.get("extractor"),
+    }
+
+
+def _row(parse: dict) -> dict:
+    intent = parse.get("intent") or {}
+    ranking = [
+        {"name": r.get("name"), "confidence": r.get("confidence")} for r in parse.get("intent_ranking", [])
+    ]
+    return {
+        "intent": intent.get("name"),
+        "confidence": float(intent.get("confidence") or 0.0),
+        "entities": json.dumps([entity_record(e) for e in parse.get("entities", [])], default=str),
+        "intent_ranking": json.dumps(ranking, default=str),
+    }
+
+
+def to_frame(parses: Sequence[dict]) -> pd.DataFrame:
+    """One row per parse: intent, confidence, entities (JSON list) and intent_ranking (JSON list)."""
+    return pd.DataFrame([_row(p) for p in parses], columns=list(OUTPUT_COLUMNS))

@@ -1,0 +1,51 @@
+"""Process-wide settings for running Rasa and TensorFlow quietly and offline.
+
+Imported by the package before Rasa: telemetry off (no network), TensorFlow's C++ logs down,
+matplotlib headless.
+"""
+
+import logging
+import os
+import warnings
+
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("LOG_LEVEL_LIBRARIES", "ERROR")
+os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+# Rasa caches trained components in ./.rasa/cache by default; keep runs reproducible and the folder clean
+os.environ.setdefault("RASA_MAX_CACHE_SIZE", "0")
+
+
+def quiet_rasa(level: int = logging.WARNING) -> None:
+    """Keep Rasa's and TensorFlow's INFO/DEBUG chatter out of the workflow's own progress output."""
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_structlog(level)
+    for name in ("rasa", "tensorflow", "absl", "matplotlib", "sanic", "urllib3", "alembic"):
+        logging.getLogger(name).setLevel(level)
+    for category in (DeprecationWarning, FutureWarning, UserWarning, PendingDeprecationWarning):
+        warnings.filterwarnings("ignore", category=category)
+
+
+def release_memory() -> None:
+    """Hand back what the last model held: Keras' global state, Python's garbage and glibc's free heap
+    (without ``malloc_trim`` the process keeps its peak size, and the next model grows it further)."""
+    import contextlib
+    import ctypes
+    import gc
+
+    import tensorflow as tf
+
+    tf.keras.backend.clear_session()
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def versions() -> dict[str, str]:
+    """Versions of the libraries that decide a model's behaviour (MLflow's: ``tracking.runs``)."""
+    import rasa
+    import tensorflow as tf
+
+    return {"rasa": rasa.__version__, "tensorflow": tf.__version__}

@@ -1,0 +1,45 @@
+"""Train one Rasa NLU pipeline in this process through Rasa's public training API."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from nlu_mlflow.console import library_output
+from nlu_mlflow.rasa.pipelines import PipelineConfig
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    config: PipelineConfig
+    archive: Path  # the .tar.gz Rasa wrote
+    seconds: float
+
+    @property
+    def size_mb(self) -> float:
+        return self.archive.stat().st_size / 1e6
+
+
+class TrainingFailed(RuntimeError):
+    """Rasa did not produce a model archive."""
+
+
+def train(config: PipelineConfig, train_yaml: Path, work_dir: Path) -> TrainedModel:
+    """Train ``config`` on ``train_yaml``; the archive lands in ``work_dir``."""
+    from rasa.model_training import train_nlu
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    config_file = config.write(work_dir / f"{config.name}.config.yml")
+    started = time.perf_counter()
+    with library_output():  # Rasa's "Your Rasa model is trained and saved at ..." banner
+        archive = train_nlu(
+            config=str(config_file),
+            nlu_data=str(train_yaml),
+            output=str(work_dir),
+            fixed_model_name=config.name,
+        )
+    seconds = time.perf_counter() - started
+    if not archive or not Path(archive).is_file():
+        raise TrainingFailed(f"{config.path}: Rasa finished training without writing a model archive.")
+    return TrainedModel(config, Path(archive), seconds)

@@ -1,0 +1,44 @@
+import pytest
+
+from nlu_mlflow.decide.selection import select_best
+
+F1 = "intent_f1_weighted"
+
+
+@pytest.mark.parametrize(
+    ("candidates", "best"),
+    [
+        ({"a": {F1: 0.9}, "b": {F1: 0.8}}, "a"),
+        ({"a": {F1: 0.9, "critical_failures": 1}, "b": {F1: 0.8, "critical_failures": 0}}, "b"),
+        ({"a": {F1: 0.9, "critical_failures": 2}, "b": {F1: 0.8, "critical_failures": 1}}, None),
+        ({"a": {F1: 0.8}, "b": {F1: 0.8}}, "a"),
+        ({"a": {}, "b": {F1: 0.1}}, "b"),
+        ({}, None),
+    ],
+    ids=[
+        "highest-wins",
+        "critical-failure-never-best",
+        "none-pass",
+        "tie-first-by-name",
+        "missing-metric",
+        "empty",
+    ],
+)
+def test_best_is_highest_among_candidates_passing_every_critical_utterance(candidates, best):
+    assert select_best(candidates, F1).best == best
+
+
+def test_reasons_explain_every_candidate():
+    chosen = select_best({"a": {F1: 0.95, "critical_failures": 1}, "b": {F1: 0.8}}, F1)
+    assert chosen.reasons["a"] == "fails 1 critical utterance(s)"
+    assert chosen.reasons["b"].startswith("best intent_f1_weighted = 0.8000")
+
+
+def test_other_primary_metric():
+    assert (
+        select_best(
+            {"a": {F1: 0.9, "entity_f1_weighted": 0.1}, "b": {F1: 0.8, "entity_f1_weighted": 0.5}},
+            "entity_f1_weighted",
+        ).best
+        == "b"
+    )

@@ -1,0 +1,11 @@
+"""What many tests share: the project's paths (here), real servers (``servers``), the CLI argument lists
+(``cli``) and a comparison of nested results within float tolerances (``compare``)."""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PIZZA = ROOT / "data" / "pizza"
+CONFIGS = ROOT / "configs"
+TEST_DATA = ROOT / "tests" / "data"
+SHARED = ROOT.parent / "shared"
+SHARED_DATASETS = SHARED / "datasets"
