@@ -1,16 +1,28 @@
-# Every command a person runs. The environment is built from requirements/lock.txt on first use.
+# Every command a person runs. The environment is built from requirements/lock.txt on first use, the
+# tracking server's own one (.server-venv, MLflow 3.18) from requirements/server-lock.txt.
 VENV   := .venv
+SERVER_VENV := .server-venv
 PY     := $(VENV)/bin/python
 CLI    := $(VENV)/bin/nlu-mlflow
 BENCH_DATA  ?= ../shared/datasets/rasa-demo-flat
 BENCH_EPOCHS ?= 5
 
-.PHONY: venv demo test test-fast lint format bench ui clean
+.PHONY: venv server-venv server-lock demo test test-fast lint format bench ui clean
 
 $(VENV)/.installed: requirements/lock.txt
 	bash scripts/bootstrap.sh
 
 venv: $(VENV)/.installed
+
+$(SERVER_VENV)/.installed: requirements/server-lock.txt requirements/uv.txt
+	bash scripts/server-venv.sh
+
+## server-venv: the tracking server's environment; scripts/mlflow-server.sh starts the server from it
+server-venv: $(SERVER_VENV)/.installed
+
+## server-lock: re-resolve requirements/server-lock.txt from requirements/server.in (then rebuild .server-venv)
+server-lock:
+	bash scripts/server-venv.sh --lock
 
 ## demo: train every config on the pizza example data, evaluate, log to MLflow, pick the best
 demo: venv
@@ -18,10 +30,10 @@ demo: venv
 	@$(CLI) ui-hint
 
 ## test: the whole suite (real Rasa training on tiny data, real MLflow stores and servers)
-test: venv
+test: venv server-venv
 	$(PY) -m pytest
 
-test-fast: venv
+test-fast: venv server-venv
 	$(PY) -m pytest -m "not slow"
 
 lint: venv

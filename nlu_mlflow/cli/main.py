@@ -12,10 +12,10 @@ import typer
 
 from nlu_mlflow import constants as c
 from nlu_mlflow.cli import logs, run_options
-from nlu_mlflow.cli.webhooks import sync_rasa, webhooks_app
+from nlu_mlflow.cli.webhooks import EXIT_REFUSED, sync_rasa, webhooks_app
 from nlu_mlflow.errors import InputError
 from nlu_mlflow.tracking import runs
-from nlu_mlflow.tracking.errors import TrackingError
+from nlu_mlflow.tracking.errors import AccessError, TrackingError
 from nlu_mlflow.tracking.registry import RegistryError
 from nlu_mlflow.workflow import lock, manual, record
 from nlu_mlflow.workflow import settings as workflow_settings
@@ -84,6 +84,9 @@ def _run_workflow(settings_values: dict, policy: dict, own: dict, notify_url: st
     except InputError as error:
         _tell(notify_url, f"nlu-mlflow run FAILED: {error.problems[0]}")
         raise _fail(error) from None
+    except AccessError as error:  # refused login or permission: nothing was changed by the refused call
+        _tell(notify_url, f"nlu-mlflow run FAILED: {error}")
+        raise _fail(error, EXIT_REFUSED) from None
     except (RegistryError, RemoteDataError) as error:
         kept = (
             "; the runs and their artifacts are kept in the tracking store"
@@ -127,10 +130,12 @@ ModelName = Annotated[str, typer.Option(help="Registered model name.")]
 
 @contextlib.contextmanager
 def _known_errors() -> Iterator[None]:
-    """Known errors as one sentence each: bad input or a refused registry call exit 2, other tracking
-    failures (a server that is down) exit 1."""
+    """Known errors as one sentence each: bad input or a refused registry call exit 2, a refused login or
+    permission 77, other tracking failures (a server that is down) exit 1."""
     try:
         yield
+    except AccessError as error:
+        raise _fail(error, EXIT_REFUSED) from None
     except (InputError, RegistryError) as error:
         raise _fail(error) from None
     except TrackingError as error:

@@ -15,11 +15,12 @@ import typer
 
 from nlu_mlflow import constants as c
 from nlu_mlflow.cli import logs
+from nlu_mlflow.errors import InputError
 from nlu_mlflow.rasa.server import RasaServer, RasaServerError, RasaUnreachable
 from nlu_mlflow.receiver import app as receiver_app
 from nlu_mlflow.receiver import deploy, notify
 from nlu_mlflow.tracking import runs, webhooks
-from nlu_mlflow.tracking.errors import TrackingError
+from nlu_mlflow.tracking.errors import AccessError, TrackingError
 
 SECRET_ENV = "NLU_MLFLOW_WEBHOOK_SECRET"  # shared by MLflow (it signs) and the receiver (it verifies)
 RASA_TOKEN_ENV = "RASA_AUTH_TOKEN"  # the token `rasa run --auth-token` was started with
@@ -28,6 +29,7 @@ DEFAULT_RASA_URL = "http://127.0.0.1:5005"
 DEFAULT_WORK_DIR = Path("rasa-deploy")
 EXIT_INPUT_ERROR = 2
 EXIT_FAILED = 1
+EXIT_REFUSED = 77  # EX_NOPERM: the tracking server refused the login or the permission
 
 webhooks_app = typer.Typer(
     add_completion=False,
@@ -75,6 +77,8 @@ def register(
     try:
         hook = webhooks.register_webhook(url, secret, name)
         result = webhooks.ping_webhook(hook.webhook_id) if ping else None
+    except AccessError as exc:
+        raise _fail(str(exc), EXIT_REFUSED) from None
     except TrackingError as exc:
         raise _fail(f"registering webhook '{name}' failed: {exc}", EXIT_FAILED) from None
     typer.echo(f"webhook '{hook.name}' ({hook.webhook_id}) -> {url} on {', '.join(webhooks.EVENTS)}")
@@ -176,9 +180,12 @@ def _check_rasa(rasa) -> None:
 
 def _tracking(tracking_uri: str | None) -> None:
     """The option, else $MLFLOW_TRACKING_URI, else the project's default store (as `nlu-mlflow run`)."""
-    runs.use_tracking_uri(
-        tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or runs.default_tracking_uri(Path.cwd())
-    )
+    try:
+        runs.use_tracking_uri(
+            tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or runs.default_tracking_uri(Path.cwd())
+        )
+    except InputError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _required_env(name: str, what: str) -> str:

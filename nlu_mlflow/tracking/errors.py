@@ -4,15 +4,44 @@ Every public function of ``tracking`` runs inside ``translated``: an ``MlflowExc
 request, a server that is down after MLflow's retries, a bad argument) leaves this layer as a
 ``TrackingError`` whose message names the server without credentials, so no layer above needs to know
 MLflow's exception types.
+
+A basic-auth server's refusals (401: no or wrong credentials; 403: a missing permission) become an
+``AccessError`` whose one sentence names the user, what was refused, the permission it needs and the fix.
+The server's 403 says only "Permission denied"; the permission comes from what the call was doing
+(``Needs``, given by the caller) or else from the refused endpoint.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import urllib.parse
+from dataclasses import dataclass
 
 import mlflow
+import requests
 from mlflow.exceptions import MlflowException
+
+from nlu_mlflow.errors import InputError
+
+USERNAME_ENV, PASSWORD_ENV = "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"
+DOCS = "docs/shared-server.md"
+ADMIN = "an MLflow admin account"
+# MLflow 3.5.1's message for a refused request: "API request to endpoint E failed with error code N != 200.
+# Response body: 'B'" (mlflow/utils/rest_utils.py); artifact uploads raise requests' HTTPError instead
+_REFUSED = re.compile(
+    r"endpoint (?P<endpoint>\S+) failed with error code (?P<status>\d+).*?body: '(?P<body>.*)'", re.S
+)
+# what a refused endpoint needs, when the caller did not say (first match wins)
+_ENDPOINT_NEEDS = (
+    ("/webhooks", "manage webhooks", ADMIN),
+    ("/mlflow-artifacts/", "write run artifacts", "EDIT permission on the run's experiment"),
+    ("/runs/", "write runs", "EDIT permission on the experiment (--experiment)"),
+    ("/registered-models/", "change the registered model", "EDIT permission on the registered model"),
+    ("/model-versions/", "change the model version", "EDIT permission on its registered model"),
+    ("/experiments/", "change the experiment", "EDIT permission on the experiment"),
+)
 
 
 class TrackingError(RuntimeError):
@@ -23,12 +52,46 @@ class TrackingError(RuntimeError):
         self.error_code = error_code
 
 
+class AccessError(TrackingError):
+    """The tracking server refused the login (401) or the permission (403); nothing was done by the call."""
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a call needs on a basic-auth server: ``action`` ("set alias 'production' of registered model
+    'rasa-nlu'") and ``permission`` ("EDIT permission on registered model 'rasa-nlu'", or ``ADMIN``)."""
+
+    action: str
+    permission: str
+
+    @classmethod
+    def on_model(cls, action: str, name: str, permission: str = "EDIT") -> Needs:
+        model = f"registered model '{name}'"
+        return cls(f"{action} of {model}", f"{permission} permission on {model}")
+
+
 def redacted_uri(uri: str) -> str:
     """``uri`` with the password of its user part replaced by ``***``."""
     parts = urllib.parse.urlsplit(uri)
     if parts.password is None:
         return uri
     return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")).geturl()
+
+
+def checked_uri(uri: str) -> str:
+    """``uri`` if it carries no password: credentials come from the environment only, so that they never
+    reach a log line, a run's tags or the decision record, which all name the tracking URI."""
+    parts = urllib.parse.urlsplit(uri)
+    if parts.password is None:
+        return uri
+    bare = parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
+    if parts.scheme in ("http", "https"):
+        fix = f"give {bare} and set {USERNAME_ENV} and {PASSWORD_ENV}"
+    else:
+        fix = "leave the password to the database driver's environment (PGPASSWORD for PostgreSQL)"
+    raise InputError(
+        f"tracking URI {redacted_uri(uri)}: put no password in the URL (it is logged and recorded); {fix}."
+    )
 
 
 def detail(error: Exception) -> str:
@@ -41,13 +104,76 @@ def server_failure(error: MlflowException) -> TrackingError:
     return TrackingError(message, error.error_code)
 
 
+def _refused(error: Exception) -> tuple[int, str, str] | None:
+    """(status, endpoint, body) of a request the server refused with 401 or 403, else None."""
+    if isinstance(error, requests.HTTPError) and error.response is not None:
+        response = error.response
+        status, endpoint, body = response.status_code, urllib.parse.urlsplit(response.url).path, response.text
+    elif isinstance(error, MlflowException) and (found := _REFUSED.search(error.message)):
+        status, endpoint, body = int(found["status"]), found["endpoint"], found["body"]
+    else:
+        return None
+    return (status, endpoint, body.strip()) if status in (401, 403) else None
+
+
+def access_error(error: Exception, needs: Needs | None = None) -> AccessError | None:
+    """The sentence a refused request becomes (None for any other error)."""
+    refused = _refused(error)
+    if refused is None:
+        return None
+    status, endpoint, body = refused
+    server, user = redacted_uri(mlflow.get_tracking_uri()), os.environ.get(USERNAME_ENV)
+    if status == 401 and not user:
+        return AccessError(
+            f"MLflow tracking server {server} requires a login: set {USERNAME_ENV} and {PASSWORD_ENV}.",
+            "UNAUTHENTICATED",
+        )
+    if status == 401:
+        return AccessError(
+            f"MLflow tracking server {server} did not accept user '{user}' with the password in "
+            f"{PASSWORD_ENV}: check both (an admin can reset it, {DOCS}).",
+            "UNAUTHENTICATED",
+        )
+    if "Invalid Host header" in body:
+        host = urllib.parse.urlsplit(mlflow.get_tracking_uri()).netloc
+        return AccessError(
+            f"MLflow tracking server {server} refused the host name '{host}': add it to the server's "
+            "--allowed-hosts.",
+            "PERMISSION_DENIED",
+        )
+    needs = needs or _needs_of(endpoint)
+    fix = (
+        f"run it with an admin's {USERNAME_ENV} and {PASSWORD_ENV}"
+        if needs.permission == ADMIN
+        else f"ask an MLflow admin to grant it ({DOCS})"
+    )
+    return AccessError(
+        f"MLflow user '{user}' may not {needs.action} on {server}: that needs {needs.permission}; {fix}.",
+        "PERMISSION_DENIED",
+    )
+
+
+def _needs_of(endpoint: str) -> Needs:
+    for part, action, permission in _ENDPOINT_NEEDS:
+        if part in endpoint:
+            return Needs(action, permission)
+    return Needs(f"call {endpoint}", "a permission this user lacks")
+
+
 class translated(contextlib.ContextDecorator):  # noqa: N801 (used as a decorator, reads as one)
-    """Decorator and context manager: ``MlflowException`` inside becomes ``TrackingError``."""
+    """Decorator and context manager: ``MlflowException`` inside becomes ``TrackingError`` (a refused login
+    or permission: ``AccessError``, worded with ``needs`` when given)."""
+
+    def __init__(self, needs: Needs | None = None):
+        self.needs = needs
 
     def __enter__(self) -> translated:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        refused = access_error(exc, self.needs) if isinstance(exc, Exception) else None
+        if refused is not None:
+            raise refused from None
         if isinstance(exc, MlflowException):
             raise server_failure(exc) from None
         return False

@@ -19,7 +19,7 @@ from mlflow.tracking import MlflowClient
 
 from nlu_mlflow import constants as c
 from nlu_mlflow.console import library_output
-from nlu_mlflow.tracking.errors import TrackingError, translated
+from nlu_mlflow.tracking.errors import Needs, TrackingError, access_error, translated
 
 STAGE_PRODUCTION = "Production"
 STAGE_ARCHIVED = "Archived"
@@ -62,7 +62,8 @@ def register(model_uri: str, name: str, tags: dict[str, str]) -> Version:
         with library_output():  # "Successfully registered model ...", "Created version ..."
             mv = mlflow.register_model(model_uri, name, tags=tags)
     except MlflowException as exc:
-        raise RegistryError(f"registering {model_uri} as '{name}' failed: {exc.message}") from None
+        refused = access_error(exc, Needs.on_model("register a new version", name))
+        raise refused or RegistryError(f"registering {model_uri} as '{name}' failed: {exc.message}") from None
     return Version.of(mv)
 
 
@@ -70,7 +71,9 @@ def register(model_uri: str, name: str, tags: dict[str, str]) -> Version:
 def get_version(name: str, version: str) -> Version:
     try:
         return Version.of(client().get_model_version(name, str(version)))
-    except MlflowException:
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise  # a refused login or a server that is down: ``translated`` says which
         raise RegistryError(f"model '{name}' has no version {version}; see `nlu-mlflow status`.") from None
 
 
@@ -82,14 +85,16 @@ def alias_holder(name: str, alias: str = c.ALIAS_PRODUCTION) -> Version | None:
     except MlflowException as exc:
         if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             return None
-        raise RegistryError(f"reading alias '{alias}' of '{name}' failed: {exc.message}") from None
+        refused = access_error(exc, Needs.on_model(f"read alias '{alias}'", name, "READ"))
+        raise refused or RegistryError(f"reading alias '{alias}' of '{name}' failed: {exc.message}") from None
 
 
 @translated()
 def set_version_tags(name: str, version: str, tags: dict[str, str]) -> None:
     mlflow_client = client()
-    for key, value in tags.items():
-        mlflow_client.set_model_version_tag(name, str(version), key, str(value))
+    with translated(Needs.on_model(f"tag version {version}", name)):
+        for key, value in tags.items():
+            mlflow_client.set_model_version_tag(name, str(version), key, str(value))
 
 
 def _set_alias(name: str, alias: str, version: str) -> None:
@@ -98,7 +103,10 @@ def _set_alias(name: str, alias: str, version: str) -> None:
         try:
             client().set_registered_model_alias(name, alias, str(version))
             return
-        except MlflowException:
+        except MlflowException as exc:
+            refused = access_error(exc, Needs.on_model(f"set alias '{alias}'", name))
+            if refused is not None:
+                raise refused from None  # a missing permission stays missing: no retry
             if attempt == ALIAS_RETRIES - 1:
                 raise
             time.sleep(0.05 * 2**attempt)
@@ -111,7 +119,10 @@ def versions_in_stage(name: str, stage: str) -> list[str]:
 
 
 def _transition(name: str, version: str, stage: str) -> None:
-    with warnings.catch_warnings():  # stages are deprecated; kept in step for clients that still read them
+    with (
+        translated(Needs.on_model(f"move version {version} to stage {stage}", name)),
+        warnings.catch_warnings(),  # stages are deprecated; kept in step for clients that still read them
+    ):
         warnings.simplefilter("ignore", FutureWarning)
         client().transition_model_version_stage(name, version, stage)
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from nlu_mlflow import constants as c
 from nlu_mlflow.decide import crossval
-from nlu_mlflow.tracking.errors import translated
+from nlu_mlflow.tracking.errors import checked_uri, translated
 
 MAX_PARAM_LENGTH = 6000
 # MLflow retries every request 7 times with growing sleeps (about 4 minutes against a server that is down,
@@ -31,7 +31,7 @@ def bound_http_retries() -> None:
 
 def use_tracking_uri(uri: str) -> None:
     """Point MLflow at ``uri`` without creating an experiment (commands that only read or register)."""
-    mlflow.set_tracking_uri(uri)
+    mlflow.set_tracking_uri(checked_uri(uri))
 
 
 def default_tracking_uri(project_dir: Path) -> str:
@@ -49,6 +49,7 @@ def configure(tracking_uri: str | None, experiment: str, project_dir: Path | Non
     bound_http_retries()
     project_dir = project_dir or Path.cwd()
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(project_dir)
+    uri = checked_uri(uri)
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)

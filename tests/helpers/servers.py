@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import dataclasses
 import http.server
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -21,8 +23,15 @@ from pathlib import Path
 import requests
 
 BIN = Path(sys.executable).parent
-# fixed so webhook secrets survive restarts; a Fernet key (32 url-safe base64 bytes), as MLflow 3.5 demands
+ROOT = Path(__file__).resolve().parents[2]
+SERVER_SCRIPT = ROOT / "scripts" / "mlflow-server.sh"  # how every test starts `mlflow server`
+SERVER_VENV = ROOT / ".server-venv"
+AUTH_TEMPLATE = ROOT / "deploy" / "mlflow-server" / "basic_auth.ini"
+ACCESS_SCRIPT = ROOT / "scripts" / "server_access.py"
+LOOPBACK_HOSTS = "127.0.0.1:*,localhost:*"
+# fixed so webhook secrets survive restarts; a Fernet key (32 url-safe base64 bytes), as MLflow demands
 WEBHOOK_KEY = "bmx1LW1sZmxvdy10ZXN0LWZlcm5ldC1rZXktMzJieXQ="
+SERVER_START_S = 240  # MLflow 3.18 imports itself twice per start: 20-40 s on two busy cores
 
 
 def free_port() -> int:
@@ -57,44 +66,125 @@ def stop(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+@dataclasses.dataclass(frozen=True)
+class User:
+    """A basic-auth user; ``env()`` is how a client logs in (MLflow reads only these two variables)."""
+
+    name: str
+    password: str
+
+    @classmethod
+    def new(cls, name: str) -> User:
+        return cls(name, f"{name}-pw-{secrets.token_urlsafe(12)}")  # MLflow wants at least 12 characters
+
+    def env(self) -> dict[str, str]:
+        return {"MLFLOW_TRACKING_USERNAME": self.name, "MLFLOW_TRACKING_PASSWORD": self.password}
+
+
+@dataclasses.dataclass(frozen=True)
+class BasicAuth:
+    """`--app-name basic-auth` with the shipped ini (deploy/mlflow-server/basic_auth.ini), its users in the
+    backend's database (SQLite: a file beside it), and a fresh admin password."""
+
+    admin: User = dataclasses.field(default_factory=lambda: User.new("admin"))
+    default_permission: str = "READ"
+
+    def server_env(self, backend_uri: str, home: Path) -> dict[str, str]:
+        config = configparser.ConfigParser()
+        config.read(AUTH_TEMPLATE)
+        users_db = backend_uri
+        if backend_uri.startswith("sqlite:///"):
+            users_db = f"sqlite:///{Path(backend_uri.removeprefix('sqlite:///')).with_suffix('.users.db')}"
+        config["mlflow"].update(default_permission=self.default_permission, database_uri=users_db)
+        config["mlflow"]["admin_username"] = self.admin.name
+        ini = home / f"basic_auth-{secrets.token_hex(4)}.ini"
+        with open(ini, "w") as out:
+            config.write(out)
+        return {
+            "MLFLOW_AUTH_CONFIG_PATH": str(ini),
+            "MLFLOW_AUTH_ADMIN_PASSWORD": self.admin.password,
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_urlsafe(24),
+        }
+
+
+@contextlib.contextmanager
+def logged_in(user: User | None) -> Iterator[None]:
+    """MLflow clients in this process act as ``user`` (None: without credentials) inside the block."""
+    names = list(User("", "").env())
+    previous = {name: os.environ.get(name) for name in names}
+    for name in names:
+        os.environ.pop(name, None)
+    os.environ.update(user.env() if user else {})
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            os.environ.pop(name, None)
+            if value is not None:
+                os.environ[name] = value
+
+
 @contextlib.contextmanager
 def mlflow_server(
-    backend_uri: str, artifacts: Path, log: Path, workers: int = 2, env: dict | None = None
+    backend_uri: str,
+    artifacts: Path,
+    log: Path,
+    workers: int = 2,
+    env: dict | None = None,
+    auth: BasicAuth | None = None,
 ) -> Iterator[str]:
-    """`mlflow server` on a free loopback port with served artifacts; yields its URL."""
+    """`mlflow server` from the server's own environment (MLflow 3.18), started by scripts/mlflow-server.sh
+    on a free loopback port with served artifacts; basic-auth when ``auth`` is given. Yields its URL.
+
+    Loopback webhook receivers need MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS and http in MLFLOW_WEBHOOK_ALLOWED_SCHEMES
+    (servers from 3.10 on send only to public https addresses otherwise).
+    """
+    if not (SERVER_VENV / "bin" / "mlflow").exists():
+        raise RuntimeError(f"no server environment at {SERVER_VENV}: run `make server-venv` first.")
     port = free_port()
-    server_env = {
-        **os.environ,
-        "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
-        "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": WEBHOOK_KEY,
+    server_env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING_")}
+    server_env.update(
+        MLFLOW_WEBHOOK_ALLOWED_SCHEMES="http,https",
+        MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS="true",
+        MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY=WEBHOOK_KEY,
+        NLU_MLFLOW_SERVER_AUTH="on" if auth else "off",
+        **(auth.server_env(backend_uri, log.parent) if auth else {}),
         **(env or {}),
-    }
-    server_env.pop("MLFLOW_TRACKING_URI", None)
+    )
     cmd = [
-        str(BIN / "mlflow"),
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--backend-store-uri",
-        backend_uri,
-        "--artifacts-destination",
-        str(artifacts),
-        "--serve-artifacts",
-        "--workers",
-        str(workers),
-    ]
+        "bash", str(SERVER_SCRIPT),
+        "--host", "127.0.0.1", "--port", str(port),
+        "--backend-store-uri", backend_uri,
+        "--artifacts-destination", str(artifacts),
+        "--allowed-hosts", LOOPBACK_HOSTS,
+        "--workers", str(workers),
+    ]  # fmt: skip
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             cmd, stdout=out, stderr=subprocess.STDOUT, env=server_env, start_new_session=True
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_http(f"{url}/health", proc=proc)
+        wait_http(f"{url}/health", timeout=SERVER_START_S, proc=proc)
         yield url
     finally:
         stop(proc)
+
+
+def apply_access(url: str, admin: User, access: dict, passwords: dict[str, str], home: Path) -> str:
+    """scripts/server_access.py with the server's environment, as the admin: users and grants from
+    ``access`` (the shape of deploy/mlflow-server/access.json); returns what it printed."""
+    path = home / f"access-{secrets.token_hex(4)}.json"
+    path.write_text(json.dumps(access))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env.update(MLFLOW_TRACKING_URI=url, **admin.env(), **passwords)
+    done = subprocess.run(
+        [str(SERVER_VENV / "bin" / "python"), str(ACCESS_SCRIPT), "apply", str(path)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"server_access.py failed ({done.returncode}): {done.stderr[-2000:]}")
+    return done.stdout
 
 
 def postgres_bin() -> Path | None:
@@ -170,7 +260,8 @@ def postgres(base: Path | None = None) -> Iterator[str]:
             check=True,
             capture_output=True,
         )
-        yield f"postgresql://postgres@127.0.0.1:{port}/mlflow"
+        # the driver named: the server's SQLAlchemy 2.1 would take psycopg 3 for a bare postgresql://
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/mlflow"
     finally:
         subprocess.run(
             [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
