@@ -1,6 +1,6 @@
 """Process-wide settings for running Rasa and TensorFlow quietly and offline.
 
-Imported by the package before Rasa: telemetry off (no network), TensorFlow's C++ logs down,
+Imported by the package before Rasa and MLflow: telemetry off (no network), TensorFlow's C++ logs down,
 matplotlib headless.
 """
 
@@ -13,6 +13,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("LOG_LEVEL_LIBRARIES", "ERROR")
 os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+# MLflow's usage telemetry fetches its config from the internet in a thread that then removes
+# _MLFLOW_TELEMETRY_SESSION_ID from os.environ while requests may be reading it: MLflow 3.5.1 then fails that
+# request ("failed with exception '_MLFLOW_TELEMETRY_SESSION_ID'"), seen against a tracking server
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # Rasa caches trained components in ./.rasa/cache by default; keep runs reproducible and the folder clean
 os.environ.setdefault("RASA_MAX_CACHE_SIZE", "0")
 

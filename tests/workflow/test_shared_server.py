@@ -42,6 +42,7 @@ from nlu_mlflow.tracking import registry
 from nlu_mlflow.workflow import run as workflow
 from nlu_mlflow.workflow import settings
 from tests.helpers import CONFIGS, PIZZA, ROOT, servers
+from tests.helpers import cli as cli_args
 from tests.helpers.cli import invoke
 
 DOCS = ROOT / "docs"
@@ -240,7 +241,8 @@ def test_mlflow_run_against_the_shared_server(shared_server):
 def cli(server: SharedServer, args: list[str], user: servers.User | None, **env: str | None):
     """`nlu-mlflow ARGS` against the shared server as ``user`` (None: no credentials at all)."""
     login = user.env() if user else dict.fromkeys(servers.User("", "").env())
-    result = invoke([*args, "--tracking-uri", server.url], env={**login, **env})
+    where = [] if "--tracking-uri" in args else ["--tracking-uri", server.url]
+    result = invoke([*args, *where], env={**login, **env})
     server.outputs.append(result.output)
     return result
 
@@ -292,6 +294,20 @@ def test_a_read_only_user_cannot_move_production(shared_server, two_productions,
     assert f"that needs EDIT permission on registered model '{SHARED_MODEL}'" in error, error
     assert "Traceback" not in result.output
     assert registry_state(SHARED_MODEL) == before  # no alias, stage, tag or decision run changed
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_a_read_only_users_workflow_is_refused_before_training(shared_server, two_productions, tmp_path):
+    before = registry_state(SHARED_MODEL)
+    args = [*cli_args.run_args(tmp_path, shared_server.url), "--model-name", SHARED_MODEL]
+    result = cli(shared_server, args, shared_server.reader)
+    assert result.exit_code == 77, result.output
+    [error] = error_lines(result.output)
+    assert f"MLflow user '{shared_server.reader.name}' may not write runs" in error, error
+    assert "that needs EDIT permission on the experiment" in error, error
+    assert "trained in" not in result.output
+    assert registry_state(SHARED_MODEL) == before
 
 
 @pytest.mark.slow
