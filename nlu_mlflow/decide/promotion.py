@@ -9,6 +9,7 @@ overridden on the command line)::
       primary_metric: intent_f1_weighted  # the score that must improve
       min_gain: 0.0                # candidate must beat the champion by MORE than this (0.0: any gain)
       max_entity_f1_drop: 0.02     # entity_f1_weighted may fall by at most this much
+      allow_entity_loss: false     # true lets a candidate without entity scores replace one that has them
       intent_min_support: 5        # the per-intent guard looks at intents with >= this many test examples
       max_intent_f1_drop: 0.10     # ... none of which may lose more than this much F1
       min_critical_pass_rate: 1.0  # absolute gate on the candidate's critical-utterance suite
@@ -35,6 +36,7 @@ from nlu_mlflow.errors import InputError
 # --- defaults of the `promotion:` section ---
 DEFAULT_MIN_GAIN = 0.0
 DEFAULT_MAX_ENTITY_F1_DROP = 0.02
+DEFAULT_ALLOW_ENTITY_LOSS = False
 DEFAULT_INTENT_MIN_SUPPORT = 5
 DEFAULT_MAX_INTENT_F1_DROP = 0.10
 DEFAULT_MIN_CRITICAL_PASS_RATE = 1.0
@@ -76,6 +78,7 @@ _RULES: dict[str, _Rule] = {
     ),
     "min_gain": _Rule("a number >= 0", "0.01", _non_negative),
     "max_entity_f1_drop": _Rule("a number >= 0", "0.02", _non_negative),
+    "allow_entity_loss": _Rule("true or false", "false", lambda v: isinstance(v, bool)),
     "intent_min_support": _Rule(
         "a whole number >= 1", "5", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1
     ),
@@ -105,7 +108,7 @@ def _unknown_key(source: str, key: Any) -> str:
 def _coerce(key: str, value: Any) -> Any:
     if key == "significance_alpha":
         return None if _alpha_off(value) else float(value)
-    return float(value) if key not in ("primary_metric", "intent_min_support") else value
+    return float(value) if key not in ("primary_metric", "intent_min_support", "allow_entity_loss") else value
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,7 @@ class PromotionPolicy:
     max_intent_f1_drop: float = DEFAULT_MAX_INTENT_F1_DROP
     min_critical_pass_rate: float = DEFAULT_MIN_CRITICAL_PASS_RATE
     significance_alpha: float | None = DEFAULT_SIGNIFICANCE_ALPHA
+    allow_entity_loss: bool = DEFAULT_ALLOW_ENTITY_LOSS
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any] | None, source: str) -> PromotionPolicy:
@@ -257,12 +261,22 @@ def _check_entity(candidate: Scores, champion: Scores | None, policy: PromotionP
     missing = [
         side for side, s in (("candidate", candidate), ("champion", champion)) if name not in s.metrics
     ]
+    if missing == ["candidate"]:
+        return _entity_loss(policy)
     if missing:
         return Check(CHECK_ENTITY, True, f"skipped: no {name} score for the {' and the '.join(missing)}")
     new, old = candidate.metrics[name], champion.metrics[name]
     passed = old - new <= policy.max_entity_f1_drop + _TOLERANCE
     reason = f"{_versus(name, new, old)}, may drop at most {policy.max_entity_f1_drop:.4f}"
     return Check(CHECK_ENTITY, passed, reason)
+
+
+def _entity_loss(policy: PromotionPolicy) -> Check:
+    """The champion extracts entities and the candidate does not: the worst entity regression."""
+    lost = f"candidate has no {c.ENTITY_F1_WEIGHTED} score but the champion has one (entity extraction lost)"
+    if policy.allow_entity_loss:
+        return Check(CHECK_ENTITY, True, f"{lost}; allowed by allow_entity_loss")
+    return Check(CHECK_ENTITY, False, f"{lost}; set promotion.allow_entity_loss: true to allow it")
 
 
 def _check_intents(candidate: Scores, champion: Scores | None, policy: PromotionPolicy) -> Check:

@@ -114,7 +114,17 @@ DECISIONS = [
         (),
         id="entity-drop-custom-limit",
     ),
-    pytest.param(scores({PRIMARY: 0.91}), CHAMPION, DEFAULT, True, (), id="entity-missing-candidate"),
+    pytest.param(
+        scores({PRIMARY: 0.91}), CHAMPION, DEFAULT, False, ("entity_f1",), id="entity-missing-candidate"
+    ),
+    pytest.param(
+        scores({PRIMARY: 0.91}),
+        CHAMPION,
+        PromotionPolicy(allow_entity_loss=True),
+        True,
+        (),
+        id="entity-missing-candidate-allowed",
+    ),
     pytest.param(
         scores({PRIMARY: 0.91, ENTITY: 0.1}),
         scores({PRIMARY: 0.9}),
@@ -196,16 +206,23 @@ DECISIONS = [
         id="intent-missing-from-candidate",
     ),
     pytest.param(
-        scores({PRIMARY: 0.91, CRITICAL: 0.99}),
+        scores({PRIMARY: 0.91, ENTITY: 0.80, CRITICAL: 0.99}),
         CHAMPION,
         DEFAULT,
         False,
         ("critical_pass_rate",),
         id="critical-below",
     ),
-    pytest.param(scores({PRIMARY: 0.91, CRITICAL: 1.0}), CHAMPION, DEFAULT, True, (), id="critical-all-pass"),
     pytest.param(
-        scores({PRIMARY: 0.91, CRITICAL: 0.96}),
+        scores({PRIMARY: 0.91, ENTITY: 0.80, CRITICAL: 1.0}),
+        CHAMPION,
+        DEFAULT,
+        True,
+        (),
+        id="critical-all-pass",
+    ),
+    pytest.param(
+        scores({PRIMARY: 0.91, ENTITY: 0.80, CRITICAL: 0.96}),
         CHAMPION,
         PromotionPolicy(min_critical_pass_rate=0.95),
         True,
@@ -270,7 +287,8 @@ REASONS = [
         CHAMPION,
         DEFAULT,
         "entity_f1",
-        "skipped: no entity_f1_weighted score for the candidate",
+        "candidate has no entity_f1_weighted score but the champion has one (entity extraction lost); "
+        "set promotion.allow_entity_loss: true to allow it",
         id="entity-missing",
     ),
     pytest.param(
