@@ -13,11 +13,14 @@ class Selection:
     reasons: dict[str, str] = field(default_factory=dict)  # candidate -> why it is or is not best
 
 
-def select_best(candidates: dict[str, dict[str, float]], primary_metric: str) -> Selection:
-    """Highest ``primary_metric`` among candidates that fail no critical utterance.
+def select_best(
+    candidates: dict[str, dict[str, float]], primary_metric: str, min_critical_pass_rate: float = 1.0
+) -> Selection:
+    """Highest ``primary_metric`` among candidates whose critical pass rate is >= ``min_critical_pass_rate``.
 
-    A candidate with a critical failure is never best, whatever its score. Ties go to the
-    first candidate in name order, so the choice is reproducible.
+    With the default 1.0 a candidate with one critical failure is never best, whatever its score; a
+    lower rate (the policy's ``min_critical_pass_rate``) lets through the failures it allows. Ties go to
+    the first candidate in name order, so the choice is reproducible.
     """
     reasons: dict[str, str] = {}
     eligible: dict[str, float] = {}
@@ -26,7 +29,7 @@ def select_best(candidates: dict[str, dict[str, float]], primary_metric: str) ->
         failures = scores.get(c.CRITICAL_FAILURES, 0)
         if primary_metric not in scores:
             reasons[name] = f"has no '{primary_metric}' score"
-        elif failures:
+        elif failures and scores.get(c.CRITICAL_PASS_RATE, 0.0) < min_critical_pass_rate - 1e-9:
             reasons[name] = f"fails {int(failures)} critical utterance(s)"
         else:
             eligible[name] = scores[primary_metric]
@@ -35,7 +38,7 @@ def select_best(candidates: dict[str, dict[str, float]], primary_metric: str) ->
     best = max(eligible, key=lambda n: (eligible[n], -sorted(eligible).index(n)))
     for name, score in eligible.items():
         reasons[name] = (
-            f"best {primary_metric} = {score:.4f} among candidates passing all critical utterances"
+            f"best {primary_metric} = {score:.4f} among candidates passing the critical gate"
             if name == best
             else f"{primary_metric} = {score:.4f} < {eligible[best]:.4f} of {best}"
         )

@@ -93,7 +93,11 @@ def _train_and_decide(
             candidates.append(
                 run_candidate(config, inputs, settings, train_yaml, work / config.name, env_tags, helper)
             )
-        chosen = selection.select_best({x.name: x.metrics for x in candidates}, settings.primary_metric)
+        chosen = selection.select_best(
+            {x.name: x.metrics for x in candidates},
+            settings.primary_metric,
+            settings.policy.min_critical_pass_rate,
+        )
         _log_selection(candidates, chosen)
         with helper.capture(run_id, c.ARTIFACT_CHAMPION_REPORTS):
             outcome = _after_selection(settings, inputs, candidates, chosen, work / "champion")

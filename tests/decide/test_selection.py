@@ -42,3 +42,15 @@ def test_other_primary_metric():
         ).best
         == "b"
     )
+
+
+def test_a_lower_critical_pass_rate_is_honoured():
+    """Issue 13 item 4: min_critical_pass_rate 0.9 lets a candidate with one failure in 20 be best."""
+    candidates = {
+        "a": {F1: 0.95, "critical_failures": 1, "critical_pass_rate": 0.95},
+        "b": {F1: 0.80, "critical_failures": 0, "critical_pass_rate": 1.0},
+        "c": {F1: 0.99, "critical_failures": 5, "critical_pass_rate": 0.75},
+    }
+    assert select_best(candidates, F1, 0.9).best == "a"
+    assert select_best(candidates, F1, 0.9).reasons["c"] == "fails 5 critical utterance(s)"
+    assert select_best(candidates, F1).best == "b"
