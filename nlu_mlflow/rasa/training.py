@@ -25,8 +25,16 @@ class TrainingFailed(RuntimeError):
     """Rasa did not produce a model archive."""
 
 
-def train(config: PipelineConfig, train_yaml: Path, work_dir: Path) -> TrainedModel:
-    """Train ``config`` on ``train_yaml``; the archive lands in ``work_dir``."""
+def train(
+    config: PipelineConfig,
+    train_yaml: Path,
+    work_dir: Path,
+    finetune_from: Path | None = None,
+    epoch_fraction: float = 1.0,
+) -> TrainedModel:
+    """Train ``config`` on ``train_yaml``; the archive lands in ``work_dir``. With ``finetune_from`` (an
+    archive Rasa can fine-tune, see ``finetune.finetune_problem``) training starts from its weights and runs
+    ``epoch_fraction`` of the configured epochs."""
     from rasa.model_training import train_nlu
 
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -38,6 +46,8 @@ def train(config: PipelineConfig, train_yaml: Path, work_dir: Path) -> TrainedMo
             nlu_data=str(train_yaml),
             output=str(work_dir),
             fixed_model_name=config.name,
+            model_to_finetune=str(finetune_from) if finetune_from else None,
+            finetuning_epoch_fraction=epoch_fraction,
         )
     seconds = time.perf_counter() - started
     if not archive or not Path(archive).is_file():

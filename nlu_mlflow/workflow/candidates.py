@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nlu_mlflow import constants as c
-from nlu_mlflow.rasa import pipelines, plots, scoring, training
+from nlu_mlflow.rasa import finetune, pipelines, plots, scoring, training
 from nlu_mlflow.tracking import models, runs
 from nlu_mlflow.workflow.inputs import Inputs
 from nlu_mlflow.workflow.settings import WorkflowSettings
@@ -82,6 +82,7 @@ def candidate_params(config: pipelines.PipelineConfig, inputs: Inputs, settings:
     return {
         **pipelines.flatten(config),
         "config_file": config.path.name,
+        "config_digest": finetune.config_digest(config),  # what a later fine-tune from this model checks
         "train_digest": inputs.train.digest,
         "test_digest": inputs.test.digest,
         "critical_digest": inputs.suite.digest if inputs.suite else None,

@@ -11,6 +11,7 @@ import mlflow
 import pytest
 
 from nlu_mlflow import constants as c
+from nlu_mlflow.rasa import finetune, pipelines
 from nlu_mlflow.rasa.data import load_nlu
 from nlu_mlflow.tracking import models as pyfunc_model
 from nlu_mlflow.workflow import run as workflow
@@ -92,6 +93,9 @@ def test_child_params_and_tags(demo_run, pizza_train, pizza_test):
     diet_index = next(k for k, v in params.items() if v == "DIETClassifier" and k.count(".") == 1)
     assert params[f"{diet_index}.DIETClassifier.epochs"] == "3"
     assert params["config_file"] == "diet.yml"
+    assert params["config_digest"] == finetune.config_digest(
+        pipelines.load(CONFIGS / "diet.yml", epochs=3, seed=42)
+    )
     assert params["train_digest"] == pizza_train.digest
     assert params["test_digest"] == pizza_test.digest
     assert params["seed"] == "42"
