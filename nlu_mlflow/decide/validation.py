@@ -71,7 +71,8 @@ def conflicting_texts(data: Examples) -> list[str]:
     """The same text (ignoring runs of spaces) under two intents: an error."""
     seen = _texts_by_intent(data, _spaces)
     return [
-        f"example '{text}' is labelled with two intents ({_where(intents)}); keep it under one intent only."
+        f"example '{text}' is labelled with two intents ({_where(intents)}); keep it under one intent only, "
+        "or pass --allow-conflicts to train with it (Rasa only warns)."
         for text, intents in sorted(seen.items())
         if len(intents) > 1
     ]

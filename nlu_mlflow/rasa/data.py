@@ -103,10 +103,49 @@ def load_file(path: Path):
     return data
 
 
+def is_dialogue_file(path: Path) -> bool:
+    """True for a Rasa stories or rules file without an ``nlu:`` section (Rasa's own checks).
+
+    A file Rasa cannot parse counts as not a dialogue file, so ``load_file`` names its problem.
+    """
+    from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
+    from rasa.shared.data import is_nlu_file
+    from rasa.shared.exceptions import RasaException
+    from rasa.shared.utils.io import read_yaml_file
+
+    try:
+        if not YAMLStoryReader.is_stories_file(path) or is_nlu_file(str(path)):
+            return False
+        return isinstance(read_yaml_file(path), dict)
+    except (RasaException, UnicodeDecodeError, ValueError):
+        return False
+
+
+def _nlu_part(path: Path, files: list[Path]) -> list[Path]:
+    dialogue = [f for f in files if is_dialogue_file(f)]
+    if dialogue:
+        logger.info(
+            "%s: stories/rules file(s) %s are not NLU data; only the NLU files are used.",
+            path,
+            ", ".join(f.name for f in dialogue),
+        )
+    nlu = [f for f in files if f not in dialogue]
+    if not nlu:
+        raise InputError(
+            f"{path}: holds only stories/rules files; point --data at a folder or file with an "
+            "`nlu:` section."
+        )
+    return nlu
+
+
 def load_nlu(path: Path | str) -> NluData:
-    """Load a Rasa NLU file or folder; every file is read on its own so errors can name it."""
+    """Load a Rasa NLU file or folder; every file is read on its own so errors can name it.
+
+    Stories and rules files in a project's data folder are recognised and left out (they are valid
+    Rasa data, only not NLU data).
+    """
     path = Path(path)
-    files = nlu_files(path)
+    files = _nlu_part(path, nlu_files(path))
     parts = tuple((str(f), load_file(f)) for f in files)
     datas = [d for _, d in parts]
     merged = datas[0].merge(*datas[1:]) if len(datas) > 1 else datas[0]

@@ -78,7 +78,10 @@ CASES = {
                 "- intent: greet\n  examples: |\n    - hi\n    - hey\n- intent: bye\n  examples: |\n    - hi\n    - bye\n",
             ),
         ],
-        ["example 'hi' is labelled with two intents", "keep it under one intent only"],
+        [
+            "example 'hi' is labelled with two intents",
+            "keep it under one intent only, or pass --allow-conflicts",
+        ],
     ),
     "unknown-test-intent": (
         lambda t: [

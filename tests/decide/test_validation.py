@@ -48,7 +48,9 @@ def test_same_text_under_two_intents(tmp_path):
     [problem] = validation.conflicting_texts(loaded.view)
     assert "example 'hello there' is labelled with two intents" in problem
     assert "'bye' in " in problem and "b.yml" in problem and "'greet' in " in problem and "a.yml" in problem
-    assert problem.endswith("keep it under one intent only.")
+    assert problem.endswith(
+        "keep it under one intent only, or pass --allow-conflicts to train with it (Rasa only warns)."
+    )
     assert validation.case_conflicts(loaded.view) == []
     assert validation.check_training_data(loaded.view, 1, allow_conflicts=True) == []
 

@@ -40,6 +40,35 @@ def test_folder_is_loaded_file_by_file(tmp_path):
     assert [p.rsplit("/", 1)[-1] for p in loaded.files] == ["a.yml", "b.yml"]
 
 
+def test_project_data_folder_uses_nlu_and_recognises_stories_and_rules(tmp_path):
+    write(tmp_path, "nlu.yml", "- intent: greet\n  examples: |\n    - hi\n    - hello\n")
+    nested = tmp_path / "core"
+    nested.mkdir()
+    (nested / "stories.yml").write_text(
+        'version: "3.1"\nstories:\n- story: hi\n  steps:\n  - intent: greet\n  - action: utter_greet\n'
+    )
+    (tmp_path / "rules.yml").write_text(
+        'version: "3.1"\nrules:\n- rule: hi\n  steps:\n  - intent: greet\n  - action: utter_greet\n'
+    )
+    loaded = data.load_nlu(tmp_path)
+    assert [p.rsplit("/", 1)[-1] for p in loaded.files] == ["nlu.yml"]
+    assert len(loaded.examples) == 2
+
+
+def test_folder_of_only_stories_is_refused_with_a_fix(tmp_path):
+    (tmp_path / "rules.yml").write_text(
+        'version: "3.1"\nrules:\n- rule: hi\n  steps:\n  - intent: greet\n  - action: utter_greet\n'
+    )
+    with pytest.raises(InputError, match="only stories/rules files; point --data"):
+        data.load_nlu(tmp_path)
+
+
+def test_broken_file_still_named(tmp_path):
+    (tmp_path / "bad.yml").write_text("stories: [unclosed\n")
+    with pytest.raises(InputError, match="bad.yml"):
+        data.load_nlu(tmp_path)
+
+
 def test_split_is_seeded_and_keeps_every_intent(pizza_train):
     train1, test1 = data.split(pizza_train, 0.25, seed=1)
     train2, test2 = data.split(pizza_train, 0.25, seed=1)
