@@ -81,7 +81,7 @@ def register(
         raise _fail(str(exc), EXIT_REFUSED) from None
     except TrackingError as exc:
         raise _fail(f"registering webhook '{name}' failed: {exc}", EXIT_FAILED) from None
-    typer.echo(f"webhook '{hook.name}' ({hook.webhook_id}) -> {url} on {', '.join(webhooks.EVENTS)}")
+    logs.echo(f"webhook '{hook.name}' ({hook.webhook_id}) -> {url} on {', '.join(webhooks.EVENTS)}")
     if result is not None and not result.success:
         raise _fail(
             f"test delivery to {url} failed ({result.response_status or result.error_message}): "
@@ -89,7 +89,7 @@ def register(
             EXIT_FAILED,
         )
     if result is not None:
-        typer.echo(f"test delivery answered {result.response_status}")
+        logs.echo(f"test delivery answered {result.response_status}")
 
 
 @webhooks_app.command()
@@ -150,14 +150,14 @@ def sync_rasa(
         notify.announce(slack_url, notify.not_live(model_name, exc, rasa.url, receiver_app.serving(rasa)))
         raise _fail(f"{exc}; Rasa keeps serving its current model.", EXIT_FAILED) from None
     if result is None:
-        typer.echo(f"'{model_name}' has no production version; nothing loaded.")
+        logs.echo(f"'{model_name}' has no production version; nothing loaded.")
     elif result.changed:
         notify.announce(slack_url, notify.went_live(result, rasa.url))
-        typer.echo(
+        logs.echo(
             f"{rasa.url} now serves {model_name} version {result.version.version} ({result.model_file})."
         )
     else:
-        typer.echo(f"{rasa.url} already serves {model_name} version {result.version.version}.")
+        logs.echo(f"{rasa.url} already serves {model_name} version {result.version.version}.")
 
 
 def _rasa(url: str, allow_open_api: bool) -> RasaServer:
@@ -196,7 +196,7 @@ def _required_env(name: str, what: str) -> str:
 
 
 def _fail(message: str, code: int = EXIT_INPUT_ERROR) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
+    logs.echo(f"error: {message}", err=True)
     return typer.Exit(code)
 
 

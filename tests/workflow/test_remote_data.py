@@ -31,6 +31,8 @@ class DataHandler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         DataHandler.hits[self.path] = DataHandler.hits.get(self.path, 0) + 1
+        if self.path.startswith("/signed/"):  # a pre-signed export link: the signature is the credential
+            return self._send(200, TRAIN_YAML, "text/yaml")
         if self.headers.get("Authorization") != f"Bearer {TOKEN}" or self.path == "/unauthorized":
             return self._send(401, b"no")
         if self.path == "/slow":
@@ -175,6 +177,40 @@ def test_remote_failures_fail_the_parent_run_and_register_nothing(
     assert TOKEN not in result.output + json.dumps(parent.data.tags) + (tmp_path / "run.log").read_text()
     if path == "/error":
         assert DataHandler.hits[path] == 2  # the first try and one retry
+
+
+@pytest.mark.slow
+def test_credentials_and_query_strings_of_the_data_url_are_written_nowhere(
+    tmp_path, tracking_uri, data_server
+):
+    host = data_server.removeprefix("http://")
+    url = (
+        f"http://alice:PASSWORD-9f2@{host}/signed/train.yml?X-Amz-Signature=SIG-77ab&X-Amz-Credential=CRED-5e"
+    )
+    summary, report = tmp_path / "summary.json", tmp_path / "report.md"
+    result = invoke(
+        tmp_path, tracking_uri, url, "--summary-json", str(summary), "--report-md", str(report), "-v"
+    )
+    assert result.exit_code == 0, result.output
+    [parent] = workflow_runs(tracking_uri)
+    assert f"http://alice:***@{host}/signed/train.yml" in parent.data.tags[c.MLFLOW_RUN_NOTE]
+    secrets = ("PASSWORD-9f2", "SIG-77ab", "CRED-5e")
+    client = mlflow.MlflowClient(tracking_uri)
+    written = [result.output, (tmp_path / "run.log").read_text(), summary.read_text(), report.read_text()]
+    for run in client.search_runs([parent.info.experiment_id]):
+        written.append(json.dumps({**run.data.params, **run.data.tags}))
+        written += [json.dumps(d.dataset.source) for d in run.inputs.dataset_inputs]
+        local = Path(client.download_artifacts(run.info.run_id, "", str(tmp_path / run.info.run_id)))
+        written += [f.read_bytes().decode(errors="replace") for f in local.rglob("*") if f.is_file()]
+    for version in client.search_model_versions():
+        written.append(json.dumps([version.tags, version.description, version.source]))
+    leaks = [
+        (s, text[max(0, text.find(s) - 80) : text.find(s) + 20])
+        for text in written
+        for s in secrets
+        if s in text
+    ]
+    assert leaks == []
 
 
 def test_a_second_run_is_refused_while_the_lock_is_held(tmp_path, tracking_uri):
