@@ -14,6 +14,7 @@ from nlu_mlflow import constants as c
 from nlu_mlflow.cli.main import EXIT_LOCKED
 from nlu_mlflow.rasa.data import load_nlu
 from nlu_mlflow.workflow import lock as runlock
+from nlu_mlflow.workflow import remote
 from tests.helpers import CONFIGS, PIZZA, cli
 
 TOKEN = "s3cret-data-token-7f1c"
@@ -222,3 +223,45 @@ def test_a_second_run_is_refused_while_the_lock_is_held(tmp_path, tracking_uri):
     assert workflow_runs(tracking_uri) == []
     with runlock.exclusive(lock):  # released: can be taken again
         pass
+
+
+class RedirectHandler(BaseHTTPRequestHandler):
+    """``/away?to=URL`` redirects there; ``/data`` serves the training data; every request's headers are kept."""
+
+    seen: list[tuple[str, str, dict]] = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        RedirectHandler.seen.append((self.headers["Host"], self.path, dict(self.headers)))
+        if self.path.startswith("/away?to="):
+            self.send_response(302)
+            self.send_header("Location", self.path.removeprefix("/away?to="))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(TRAIN_YAML)))
+        self.end_headers()
+        self.wfile.write(TRAIN_YAML)
+
+
+@pytest.mark.parametrize("header", ["Authorization", "X-Export-Token"])
+def test_the_token_is_not_sent_to_another_host_after_a_redirect(tmp_path, monkeypatch, header):
+    monkeypatch.setenv("NLU_MLFLOW_DATA_TOKEN", TOKEN)
+    server, url = serve(RedirectHandler)
+    other = url.replace("127.0.0.1", "localhost")  # the same server under another host name
+    try:
+        RedirectHandler.seen.clear()
+        same = remote.RemoteSource(f"{url}/away?to={url}/data", header=header)
+        assert remote.fetch(same, tmp_path / "same").read_bytes() == TRAIN_YAML
+        assert [TOKEN in json.dumps(h) for _, _, h in RedirectHandler.seen] == [True, True]  # same host: kept
+        RedirectHandler.seen.clear()
+        away = remote.RemoteSource(f"{url}/away?to={other}/data", header=header)
+        assert remote.fetch(away, tmp_path / "away").read_bytes() == TRAIN_YAML
+        [(first_host, _, first), (second_host, _, second)] = RedirectHandler.seen
+        assert (first_host.startswith("127.0.0.1"), second_host.startswith("localhost")) == (True, True)
+        assert (TOKEN in json.dumps(first), TOKEN in json.dumps(second)) == (True, False)
+    finally:
+        server.shutdown()
