@@ -104,8 +104,13 @@ def enabled() -> Iterator[None]:
 
 
 def load_processor(archive: Path):
-    """``Agent.load(archive).processor``, loaded for prediction only."""
+    """``Agent.load(archive).processor``, loaded for prediction only; the archive is checked first
+    (``archive.check_archive``), whoever wrote it: a candidate, the production model, a download."""
     from rasa.core.agent import Agent
+
+    from nlu_mlflow.rasa.archive import check_archive
+
+    check_archive(Path(archive))
 
     with enabled():
         return Agent.load(model_path=str(archive)).processor
