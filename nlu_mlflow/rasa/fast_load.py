@@ -86,6 +86,12 @@ def enabled() -> Iterator[None]:
     from rasa.nlu.extractors.crf_entity_extractor import CRFEntityExtractor
     from rasa.utils.tensorflow.models import RasaModel
 
+    from nlu_mlflow.rasa import patches
+
+    if not patches.verified():  # another Rasa: its own loading, unpatched
+        yield
+        return
+
     with _lock:
         if _depth == 0:
             _rasa_load = RasaModel.__dict__["load"].__func__
