@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,7 +11,7 @@ import typer
 
 from nlu_mlflow import constants as c
 from nlu_mlflow.cli import logs, run_options
-from nlu_mlflow.cli.webhooks import EXIT_REFUSED, sync_rasa, webhooks_app
+from nlu_mlflow.cli.webhooks import EXIT_REFUSED, slack_url_from_env, sync_rasa, webhooks_app
 from nlu_mlflow.errors import InputError
 from nlu_mlflow.tracking import runs
 from nlu_mlflow.tracking.errors import AccessError, TrackingError
@@ -59,7 +58,7 @@ def run(**values: Any) -> None:
     own = given.own
     logs.setup(own["verbose"], own["log_file"])
     policy = {**given.policy, "significance_alpha": _alpha(given.policy["significance_alpha"])}
-    notify_url = os.environ.get(own["notify_env"])
+    notify_url = slack_url_from_env(own["notify_env"])
     result, settings = _run_workflow(given.settings, policy, own, notify_url)
     table = record.summary_table(result, settings.primary_metric)
     logs.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
