@@ -8,6 +8,10 @@ import sys
 import warnings
 from pathlib import Path
 
+import typer
+
+from nlu_mlflow.decide.redact import redact_text
+
 
 def setup(verbose: bool, log_file: Path | None = None) -> None:
     """``nlu_mlflow`` at INFO (DEBUG with ``verbose``) on stderr, optionally also appended to ``log_file``.
@@ -36,3 +40,22 @@ def setup(verbose: bool, log_file: Path | None = None) -> None:
         handler = logging.FileHandler(log_file)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
         logging.getLogger().addHandler(handler)
+    for handler in logging.getLogger().handlers:  # every line written, ours and the libraries'
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
+
+
+class RedactingFilter(logging.Filter):
+    """Passwords and query strings of URLs never reach a log line (``decide.redact``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_text(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+def echo(text: object = "", err: bool = False) -> None:
+    """``typer.echo`` with every URL redacted: what the commands print to stdout and stderr."""
+    typer.echo(redact_text(str(text)), err=err)

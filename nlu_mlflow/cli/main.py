@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,7 +11,7 @@ import typer
 
 from nlu_mlflow import constants as c
 from nlu_mlflow.cli import logs, run_options
-from nlu_mlflow.cli.webhooks import EXIT_REFUSED, sync_rasa, webhooks_app
+from nlu_mlflow.cli.webhooks import EXIT_REFUSED, slack_url_from_env, sync_rasa, webhooks_app
 from nlu_mlflow.errors import InputError
 from nlu_mlflow.tracking import runs
 from nlu_mlflow.tracking.errors import AccessError, TrackingError
@@ -45,7 +44,7 @@ Experiment = Annotated[str, typer.Option(help="MLflow experiment name.")]
 
 def _fail(error: Exception, code: int = EXIT_INPUT_ERROR) -> typer.Exit:
     for line in str(error).splitlines():
-        typer.echo(f"error: {line}", err=True)
+        logs.echo(f"error: {line}", err=True)
     return typer.Exit(code)
 
 
@@ -59,13 +58,13 @@ def run(**values: Any) -> None:
     own = given.own
     logs.setup(own["verbose"], own["log_file"])
     policy = {**given.policy, "significance_alpha": _alpha(given.policy["significance_alpha"])}
-    notify_url = os.environ.get(own["notify_env"])
+    notify_url = slack_url_from_env(own["notify_env"])
     result, settings = _run_workflow(given.settings, policy, own, notify_url)
     table = record.summary_table(result, settings.primary_metric)
-    typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    typer.echo(f"\nparent run: {result.run_id} ({result.tracking_uri})")
+    logs.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    logs.echo(f"\nparent run: {result.run_id} ({result.tracking_uri})")
     _tell(notify_url, f"nlu-mlflow run {result.run_id}: {result.outcome.message}")
-    typer.echo(result.outcome.message)
+    logs.echo(result.outcome.message)
 
 
 run.__signature__ = run_options.signature()  # the options are declared once, in run_options.OPTIONS
@@ -79,7 +78,7 @@ def _run_workflow(settings_values: dict, policy: dict, own: dict, notify_url: st
             settings = workflow_settings.build(settings_values, own["workflow_file"], policy)
             return run_workflow(settings), settings
     except lock.LockedError as error:
-        typer.echo(f"error: {error}", err=True)
+        logs.echo(f"error: {error}", err=True)
         raise typer.Exit(EXIT_LOCKED) from None
     except InputError as error:
         _tell(notify_url, f"nlu-mlflow run FAILED: {error.problems[0]}")
@@ -94,12 +93,12 @@ def _run_workflow(settings_values: dict, policy: dict, own: dict, notify_url: st
             else ""
         )
         _tell(notify_url, f"nlu-mlflow run FAILED: {error}")
-        typer.echo(f"error: {error}{kept}", err=True)
+        logs.echo(f"error: {error}{kept}", err=True)
         raise typer.Exit(1) from None
     except TrackingError as error:
         message = f"{error}; {STOPPED}"
         _tell(notify_url, f"nlu-mlflow run FAILED: {message}")
-        typer.echo(f"error: {message}", err=True)
+        logs.echo(f"error: {message}", err=True)
         raise typer.Exit(1) from None
     except Exception as error:
         _tell(notify_url, f"nlu-mlflow run FAILED: {type(error).__name__}; see the log")
@@ -159,7 +158,7 @@ def status(
     with _known_errors():
         lines = manual.status(model_name).lines()
     for line in lines:
-        typer.echo(line)
+        logs.echo(line)
 
 
 @app.command("promote")
@@ -181,13 +180,13 @@ def promote_version(
         policy = workflow_settings.read_policy(workflow_file)
         decision, promoted = manual.promote(model_name, version, policy, force)
     for reason in decision.reasons if decision else []:
-        typer.echo(reason)
+        logs.echo(reason)
     if not promoted:
-        typer.echo(
+        logs.echo(
             f"kept: version {version} did not pass the gates; pass --force to promote it anyway", err=True
         )
         raise typer.Exit(EXIT_GATES_FAILED)
-    typer.echo(f"promoted {model_name} version {version} to production{' (forced)' if force else ''}")
+    logs.echo(f"promoted {model_name} version {version} to production{' (forced)' if force else ''}")
 
 
 @app.command()
@@ -201,14 +200,14 @@ def rollback(
     with _known_errors():
         restored, replaced = manual.rollback(model_name)
     back = f"version {restored.version} is in production again (was {replaced.version})"
-    typer.echo(f"rolled back {model_name}: {back}")
+    logs.echo(f"rolled back {model_name}: {back}")
 
 
 @app.command()
 def ui_hint(tracking_uri: TrackingUri = None) -> None:
     """Print the command that opens the MLflow UI on the store in use."""
     uri = tracking_uri or runs.default_tracking_uri(Path.cwd())
-    typer.echo(f"mlflow ui --backend-store-uri {uri} --port 5000   # then open http://127.0.0.1:5000")
+    logs.echo(f"mlflow ui --backend-store-uri {uri} --port 5000   # then open http://127.0.0.1:5000")
 
 
 app.add_typer(webhooks_app, name="webhooks")

@@ -15,6 +15,7 @@ import typer
 
 from nlu_mlflow import constants as c
 from nlu_mlflow.cli import logs
+from nlu_mlflow.cli.run_options import NOTIFY_ENV
 from nlu_mlflow.errors import InputError
 from nlu_mlflow.rasa.server import RasaServer, RasaServerError, RasaUnreachable
 from nlu_mlflow.receiver import app as receiver_app
@@ -24,7 +25,22 @@ from nlu_mlflow.tracking.errors import AccessError, TrackingError
 
 SECRET_ENV = "NLU_MLFLOW_WEBHOOK_SECRET"  # shared by MLflow (it signs) and the receiver (it verifies)
 RASA_TOKEN_ENV = "RASA_AUTH_TOKEN"  # the token `rasa run --auth-token` was started with
-SLACK_URL_ENV = "SLACK_WEBHOOK_URL"  # a Slack-compatible incoming-webhook URL; optional
+SLACK_URL_ENV = NOTIFY_ENV  # a Slack-compatible incoming-webhook URL, one name for every command; optional
+OLD_SLACK_URL_ENV = "SLACK_WEBHOOK_URL"  # deprecated: still read when SLACK_URL_ENV is not set
+
+
+def slack_url_from_env(name: str = SLACK_URL_ENV) -> str | None:
+    """The chat webhook URL from ``$name``; with the default name, the deprecated ``$NLU_MLFLOW_SLACK_URL``
+    still works when it is the only one set (with a deprecation note)."""
+    url = os.environ.get(name) or None
+    if url is None and name == SLACK_URL_ENV and os.environ.get(OLD_SLACK_URL_ENV):
+        logging.getLogger("nlu_mlflow").warning(
+            "$%s is deprecated: set $%s instead (same value)", OLD_SLACK_URL_ENV, SLACK_URL_ENV
+        )
+        url = os.environ[OLD_SLACK_URL_ENV]
+    return url
+
+
 DEFAULT_RASA_URL = "http://127.0.0.1:5005"
 DEFAULT_WORK_DIR = Path("rasa-deploy")
 EXIT_INPUT_ERROR = 2
@@ -81,7 +97,7 @@ def register(
         raise _fail(str(exc), EXIT_REFUSED) from None
     except TrackingError as exc:
         raise _fail(f"registering webhook '{name}' failed: {exc}", EXIT_FAILED) from None
-    typer.echo(f"webhook '{hook.name}' ({hook.webhook_id}) -> {url} on {', '.join(webhooks.EVENTS)}")
+    logs.echo(f"webhook '{hook.name}' ({hook.webhook_id}) -> {url} on {', '.join(webhooks.EVENTS)}")
     if result is not None and not result.success:
         raise _fail(
             f"test delivery to {url} failed ({result.response_status or result.error_message}): "
@@ -89,7 +105,7 @@ def register(
             EXIT_FAILED,
         )
     if result is not None:
-        typer.echo(f"test delivery answered {result.response_status}")
+        logs.echo(f"test delivery answered {result.response_status}")
 
 
 @webhooks_app.command()
@@ -107,7 +123,7 @@ def serve(
     verbose: Verbose = False,
 ) -> None:
     """Receive MLflow deliveries on POST /webhook (verified with $NLU_MLFLOW_WEBHOOK_SECRET), load
-    production into Rasa (token: $RASA_AUTH_TOKEN) and post what went live to $SLACK_WEBHOOK_URL.
+    production into Rasa (token: $RASA_AUTH_TOKEN) and post what went live to $NLU_MLFLOW_SLACK_URL.
 
     Refuses a Rasa server whose API needs no token unless --allow-open-api.
     """
@@ -118,7 +134,7 @@ def serve(
     rasa = _rasa(rasa_url, allow_open_api)
     _check_rasa(rasa)
     _tracking(tracking_uri)
-    slack_url = os.environ.get(SLACK_URL_ENV) or None
+    slack_url = slack_url_from_env()
     if slack_url is None:
         logging.getLogger("nlu_mlflow").warning("$%s is not set: nothing will be announced", SLACK_URL_ENV)
     settings = receiver_app.ReceiverSettings(
@@ -137,27 +153,27 @@ def sync_rasa(
 ) -> None:
     """Make the Rasa server serve the current `production` version (heals deliveries MLflow dropped).
 
-    A change or a failure is posted to $SLACK_WEBHOOK_URL when set. Exit status 0 when Rasa serves
+    A change or a failure is posted to $NLU_MLFLOW_SLACK_URL when set. Exit status 0 when Rasa serves
     production (or there is none), 1 when loading failed (Rasa keeps its model), 2 for bad input.
     """
     logs.setup(verbose)
     rasa = _rasa(rasa_url, allow_open_api)
     _tracking(tracking_uri)
-    slack_url = os.environ.get(SLACK_URL_ENV) or None
+    slack_url = slack_url_from_env()
     try:
         result = deploy.sync(model_name, rasa, work_dir.resolve())
     except deploy.DeployError as exc:
         notify.announce(slack_url, notify.not_live(model_name, exc, rasa.url, receiver_app.serving(rasa)))
         raise _fail(f"{exc}; Rasa keeps serving its current model.", EXIT_FAILED) from None
     if result is None:
-        typer.echo(f"'{model_name}' has no production version; nothing loaded.")
+        logs.echo(f"'{model_name}' has no production version; nothing loaded.")
     elif result.changed:
         notify.announce(slack_url, notify.went_live(result, rasa.url))
-        typer.echo(
+        logs.echo(
             f"{rasa.url} now serves {model_name} version {result.version.version} ({result.model_file})."
         )
     else:
-        typer.echo(f"{rasa.url} already serves {model_name} version {result.version.version}.")
+        logs.echo(f"{rasa.url} already serves {model_name} version {result.version.version}.")
 
 
 def _rasa(url: str, allow_open_api: bool) -> RasaServer:
@@ -196,7 +212,7 @@ def _required_env(name: str, what: str) -> str:
 
 
 def _fail(message: str, code: int = EXIT_INPUT_ERROR) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
+    logs.echo(f"error: {message}", err=True)
     return typer.Exit(code)
 
 

@@ -111,6 +111,10 @@ def unsupported_reason(processor) -> str | None:
 
 def supports(processor) -> bool:
     """True when the batched path gives Rasa's results for this processor (logs why not)."""
+    from nlu_mlflow.rasa import patches
+
+    if not patches.verified():
+        return False
     reason = unsupported_reason(processor)
     if reason:
         logger.info("Batched evaluation unavailable (%s): using Rasa's per-message path.", reason)
@@ -125,6 +129,10 @@ def get_eval_data(processor, test_data) -> tuple[list, list, list]:
     """
     from rasa.nlu.test import get_eval_data as rasa_get_eval_data
 
+    from nlu_mlflow.rasa import patches
+
+    if not patches.verified():
+        return False
     reason = unsupported_reason(processor)
     if reason:
         raise ValueError(f"batched evaluation cannot run this model: {reason}; use Rasa's get_eval_data.")

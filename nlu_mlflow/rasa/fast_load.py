@@ -86,6 +86,12 @@ def enabled() -> Iterator[None]:
     from rasa.nlu.extractors.crf_entity_extractor import CRFEntityExtractor
     from rasa.utils.tensorflow.models import RasaModel
 
+    from nlu_mlflow.rasa import patches
+
+    if not patches.verified():  # another Rasa: its own loading, unpatched
+        yield
+        return
+
     with _lock:
         if _depth == 0:
             _rasa_load = RasaModel.__dict__["load"].__func__
@@ -104,8 +110,13 @@ def enabled() -> Iterator[None]:
 
 
 def load_processor(archive: Path):
-    """``Agent.load(archive).processor``, loaded for prediction only."""
+    """``Agent.load(archive).processor``, loaded for prediction only; the archive is checked first
+    (``archive.check_archive``), whoever wrote it: a candidate, the production model, a download."""
     from rasa.core.agent import Agent
+
+    from nlu_mlflow.rasa.archive import check_archive
+
+    check_archive(Path(archive))
 
     with enabled():
         return Agent.load(model_path=str(archive)).processor

@@ -88,6 +88,11 @@ class PlotHelper:
         under ``artifact_path`` by ``finish``."""
         import rasa.utils.plotting as plotting
 
+        from nlu_mlflow.rasa import patches
+
+        if not patches.verified():  # another Rasa: it draws in this process, as it always does
+            yield
+            return
         originals = {name: getattr(plotting, name) for name in DRAWING_FUNCTIONS}
         for name, function in originals.items():
             setattr(plotting, name, self._sender(name, function, run_id, artifact_path))

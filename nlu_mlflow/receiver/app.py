@@ -37,6 +37,10 @@ from nlu_mlflow.receiver import deploy, notify, signature
 from nlu_mlflow.receiver.deliveries import STATUS_DONE, STATUS_FAILED, DeliveryLog
 from nlu_mlflow.receiver.deploy import DeployError, DeployResult
 
+MAX_BODY_BYTES = (
+    64 * 1024
+)  # MLflow's webhook payloads are a few hundred bytes; anything larger is refused (413)
+
 logger = logging.getLogger("nlu_mlflow")
 
 EVENT_ALIAS_CREATED = c.EVENT_ALIAS_CREATED
@@ -184,6 +188,21 @@ def ignored(event: str, data: dict) -> str:
     return f"{event}: not handled, ignored"
 
 
+async def read_bounded(request: Request, limit: int) -> bytes | None:
+    """The body, or ``None`` once it is known to exceed ``limit`` bytes: a declared Content-Length over
+    the limit is refused before anything is read, and a chunked body is read only up to the limit."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def create_app(settings: ReceiverSettings, receiver: Receiver | None = None) -> FastAPI:
     """``POST /webhook`` (MLflow deliveries) and ``GET /health``; with ``sync_interval_s``, a
     background job converges Rasa on production at start and then every interval."""
@@ -200,7 +219,9 @@ def create_app(settings: ReceiverSettings, receiver: Receiver | None = None) -> 
 
     @app.post("/webhook")
     async def webhook(request: Request) -> JSONResponse:
-        body = await request.body()  # the raw bytes: the signature covers them exactly
+        body = await read_bounded(request, MAX_BODY_BYTES)  # the raw bytes: the signature covers them
+        if body is None:
+            return JSONResponse({"error": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
         reply = await run_in_threadpool(receiver.handle, request.headers, body)
         return JSONResponse(reply.body, status_code=reply.status_code)
 

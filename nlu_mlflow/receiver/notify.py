@@ -14,6 +14,7 @@ import math
 import requests
 
 from nlu_mlflow import constants as c
+from nlu_mlflow.decide.redact import redact
 from nlu_mlflow.receiver.deploy import DeployError, DeployResult
 from nlu_mlflow.tracking.registry import Version
 
@@ -94,7 +95,7 @@ def decision_reasons(tags: dict[str, str]) -> list[str]:
 def post_slack(url: str, payload: dict) -> None:
     """POST ``payload`` to an incoming-webhook URL; raises ``NotifyError`` (without the URL) on failure."""
     try:
-        response = requests.post(url, json=payload, timeout=TIMEOUT_S)
+        response = requests.post(url, json=redact(payload), timeout=TIMEOUT_S)
     except requests.RequestException as exc:
         raise NotifyError(f"chat webhook unreachable ({type(exc).__name__})") from None
     if response.status_code >= 400:

@@ -83,4 +83,9 @@ def archive_path(model_uri: str, dst_path: Path | None = None) -> Path:
     artifacts = mlflow.models.Model.load(str(local)).flavors["python_function"].get("artifacts", {})
     if c.ARTIFACT_ARCHIVE not in artifacts:
         raise ValueError(f"{model_uri}: not a Rasa NLU pyfunc model (no '{c.ARTIFACT_ARCHIVE}' artifact).")
-    return local / artifacts[c.ARTIFACT_ARCHIVE]["path"]
+    archive = (local / artifacts[c.ARTIFACT_ARCHIVE]["path"]).resolve()
+    if not archive.is_relative_to(local.resolve()):
+        raise ValueError(
+            f"{model_uri}: MLmodel's '{c.ARTIFACT_ARCHIVE}' path leaves the model folder; re-log the model."
+        )
+    return archive

@@ -13,6 +13,7 @@ import mlflow
 import pandas as pd
 
 from nlu_mlflow import constants as c
+from nlu_mlflow.decide.redact import redact
 from nlu_mlflow.tracking import registry, runs
 from nlu_mlflow.tracking.errors import translated
 
@@ -60,10 +61,12 @@ def write_manual_move(
         registry.set_version_tags(name, version, tags)
     with mlflow.start_run(run_name=f"{label} {name} v{record['version']}"):
         mlflow.set_tags(
-            {
-                c.TAG_ROLE: ROLE_MANUAL,
-                c.TAG_DECISION: label,
-                c.TAG_DECISION_REASONS: reasons[: c.MAX_TAG_LENGTH],
-            }
+            redact(
+                {
+                    c.TAG_ROLE: ROLE_MANUAL,
+                    c.TAG_DECISION: label,
+                    c.TAG_DECISION_REASONS: reasons[: c.MAX_TAG_LENGTH],
+                }
+            )
         )
-        mlflow.log_dict(record, c.ARTIFACT_DECISION)
+        mlflow.log_dict(redact(record), c.ARTIFACT_DECISION)

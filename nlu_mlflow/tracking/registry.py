@@ -19,6 +19,7 @@ from mlflow.tracking import MlflowClient
 
 from nlu_mlflow import constants as c
 from nlu_mlflow.console import library_output
+from nlu_mlflow.decide.redact import redact, redact_text
 from nlu_mlflow.tracking.errors import Needs, TrackingError, access_error, translated
 
 STAGE_PRODUCTION = "Production"
@@ -60,7 +61,7 @@ def register(model_uri: str, name: str, tags: dict[str, str]) -> Version:
     """Register ``model_uri`` as a new version of ``name`` carrying ``tags``."""
     try:
         with library_output():  # "Successfully registered model ...", "Created version ..."
-            mv = mlflow.register_model(model_uri, name, tags=tags)
+            mv = mlflow.register_model(model_uri, name, tags=redact(tags))
     except MlflowException as exc:
         refused = access_error(exc, Needs.on_model("register a new version", name))
         raise refused or RegistryError(f"registering {model_uri} as '{name}' failed: {exc.message}") from None
@@ -94,7 +95,7 @@ def set_version_tags(name: str, version: str, tags: dict[str, str]) -> None:
     mlflow_client = client()
     with translated(Needs.on_model(f"tag version {version}", name)):
         for key, value in tags.items():
-            mlflow_client.set_model_version_tag(name, str(version), key, str(value))
+            mlflow_client.set_model_version_tag(name, str(version), key, redact_text(str(value)))
 
 
 def _set_alias(name: str, alias: str, version: str) -> None:

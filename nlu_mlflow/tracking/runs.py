@@ -15,6 +15,7 @@ import pandas as pd
 
 from nlu_mlflow import constants as c
 from nlu_mlflow.decide import crossval
+from nlu_mlflow.decide.redact import redact, redact_text
 from nlu_mlflow.tracking.errors import checked_uri, translated
 
 MAX_PARAM_LENGTH = 6000
@@ -119,7 +120,7 @@ def workflow_run(run_name: str, tags: dict[str, str]) -> Iterator[mlflow.ActiveR
         translated(),
         mlflow.start_run(run_name=None if os.environ.get("MLFLOW_RUN_ID") else run_name) as run,
     ):
-        mlflow.set_tags({**tags, c.TAG_ROLE: c.ROLE_WORKFLOW})
+        mlflow.set_tags(redact({**tags, c.TAG_ROLE: c.ROLE_WORKFLOW}))
         yield run
 
 
@@ -127,13 +128,13 @@ def workflow_run(run_name: str, tags: dict[str, str]) -> Iterator[mlflow.ActiveR
 def candidate_run(name: str, tags: dict[str, str]) -> Iterator[mlflow.ActiveRun]:
     """A child run for one pipeline, named after its config."""
     with translated(), mlflow.start_run(run_name=name, nested=True) as run:
-        mlflow.set_tags({**tags, c.TAG_ROLE: c.ROLE_CANDIDATE, c.TAG_CONFIG: name})
+        mlflow.set_tags(redact({**tags, c.TAG_ROLE: c.ROLE_CANDIDATE, c.TAG_CONFIG: name}))
         yield run
 
 
 @translated()
 def log_params(params: dict[str, object]) -> None:
-    mlflow.log_params({k: str(v)[:MAX_PARAM_LENGTH] for k, v in params.items() if v is not None})
+    mlflow.log_params({k: redact_text(str(v))[:MAX_PARAM_LENGTH] for k, v in params.items() if v is not None})
 
 
 @translated()
@@ -144,7 +145,9 @@ def log_metrics(metrics: dict[str, float]) -> None:
 @translated()
 def log_dataset(frame: pd.DataFrame, source: str, name: str, digest: str, context: str) -> None:
     """Log NLU examples as an MLflow dataset input (shown in the run's Datasets panel)."""
-    dataset = mlflow.data.from_pandas(frame, source=source, name=name, targets="intent", digest=digest)
+    dataset = mlflow.data.from_pandas(
+        frame, source=redact_text(source), name=name, targets="intent", digest=digest
+    )
     mlflow.log_input(dataset, context=context)
 
 
@@ -165,19 +168,19 @@ def log_table(frame: pd.DataFrame, artifact_file: str) -> None:
 
 @translated()
 def log_json(obj: object, artifact_file: str) -> None:
-    mlflow.log_dict(json.loads(json.dumps(obj, default=str)), artifact_file)
+    mlflow.log_dict(redact(json.loads(json.dumps(obj, default=str))), artifact_file)
 
 
 @translated()
 def set_tags(tags: dict[str, str]) -> None:
-    mlflow.set_tags(tags)
+    mlflow.set_tags(redact(tags))
 
 
 @translated()
 def set_run_tags(run_id: str, tags: dict[str, str]) -> None:
     client = mlflow.MlflowClient()
     for key, value in tags.items():
-        client.set_tag(run_id, key, value)
+        client.set_tag(run_id, key, redact_text(str(value)))
 
 
 @translated()
@@ -188,12 +191,12 @@ def log_artifact_to(run_id: str, path: Path, artifact_path: str | None = None) -
 
 @translated()
 def set_description(text: str) -> None:
-    mlflow.set_tag(c.MLFLOW_RUN_NOTE, text)
+    mlflow.set_tag(c.MLFLOW_RUN_NOTE, redact_text(text))
 
 
 @translated()
 def log_text(text: str, artifact_file: str) -> None:
-    mlflow.log_text(text, artifact_file)
+    mlflow.log_text(redact_text(text), artifact_file)
 
 
 @translated()

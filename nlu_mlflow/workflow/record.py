@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from nlu_mlflow.decide import crossval, report, summary
+from nlu_mlflow.decide.redact import redact, redact_text
 from nlu_mlflow.tracking import records
 from nlu_mlflow.workflow.inputs import Inputs
 from nlu_mlflow.workflow.settings import WorkflowSettings
@@ -107,6 +108,6 @@ def summary_table(result, primary_metric: str) -> pd.DataFrame:
 
 def write_files(settings: WorkflowSettings, data: dict, markdown: str | None) -> None:
     if settings.summary_json:
-        Path(settings.summary_json).write_text(json.dumps(data, indent=2, default=str) + "\n")
+        Path(settings.summary_json).write_text(json.dumps(redact(data), indent=2, default=str) + "\n")
     if settings.report_md:
-        Path(settings.report_md).write_text(markdown or f"# nlu-mlflow\n\n{data['message']}\n")
+        Path(settings.report_md).write_text(redact_text(markdown or f"# nlu-mlflow\n\n{data['message']}\n"))

@@ -11,7 +11,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -21,6 +21,7 @@ from urllib3.util.retry import Retry
 DEFAULT_TOKEN_ENV = "NLU_MLFLOW_DATA_TOKEN"
 DEFAULT_HEADER = "Authorization"  # sent as "Bearer <token>"; any other header gets the bare token
 RETRY_STATUSES = (500, 502, 503, 504)
+MAX_REDIRECTS = 5
 
 
 class RemoteDataError(RuntimeError):
@@ -73,9 +74,29 @@ def _headers(source: RemoteSource) -> dict[str, str]:
     return {source.header: f"Bearer {token}" if source.header.lower() == "authorization" else token}
 
 
+def _follow(source: RemoteSource) -> requests.Response:
+    """GET with redirects followed by hand: the token headers go only to the host given, never over a
+    downgrade from https to http, so a redirect elsewhere gets the request without them."""
+    session, url, given = _session(source), source.url, urlsplit(source.url)
+    for _ in range(MAX_REDIRECTS + 1):
+        target = urlsplit(url)
+        trusted = (target.hostname, target.port) == (given.hostname, given.port) and (
+            target.scheme == given.scheme or target.scheme == "https"
+        )
+        headers = _headers(source) if trusted else {}
+        response = session.get(
+            url, headers=headers, timeout=source.timeout, stream=True, allow_redirects=False
+        )
+        if not response.is_redirect:
+            return response
+        url = urljoin(url, response.headers["Location"])
+        response.close()
+    raise RemoteDataError(f"{source.display}: more than {MAX_REDIRECTS} redirects; check the URL.")
+
+
 def _get(source: RemoteSource) -> requests.Response:
     try:
-        return _session(source).get(source.url, headers=_headers(source), timeout=source.timeout, stream=True)
+        return _follow(source)
     except requests.exceptions.RetryError:
         raise RemoteDataError(
             f"{source.display}: still failing after {source.retries} retries (server errors); "

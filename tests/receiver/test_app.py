@@ -13,9 +13,11 @@ import http.server
 import io
 import json
 import secrets
+import socket
 import tarfile
 import threading
 import time
+import urllib.parse
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -406,3 +408,35 @@ def test_serve_refuses_an_open_rasa_api(tmp_path):
         )
     assert result.exit_code == 2, result.output
     assert "open API (no --auth-token)" in result.output
+
+
+def raw_post(url: str, head: str, chunks) -> tuple[int, float]:
+    """Send a request by hand; the HTTP status and the seconds until it came, however much body was sent."""
+    parts = urllib.parse.urlsplit(url)
+    started = time.monotonic()
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(f"POST /webhook HTTP/1.1\r\nHost: {parts.hostname}\r\n{head}\r\n".encode())
+        try:
+            for chunk in chunks:
+                sock.sendall(chunk)
+        except OSError:  # the receiver closed the connection after refusing: what the test wants
+            pass
+        status_line = sock.recv(64).split(b"\r\n")[0]
+    return int(status_line.split()[1]), time.monotonic() - started
+
+
+def test_an_oversized_body_is_refused_with_413_before_it_is_read(receiver, sink):
+    running = receiver(dead_rasa())
+    # declares 400 MB, sends 1 KB: a receiver that read before checking would wait for the rest (10 s timeout)
+    status, seconds = raw_post(running.url, "Content-Length: 400000000\r\n", [b"x" * 1024])
+    assert (status, seconds < 5) == (413, True)
+    # chunked without a length: refused after the limit, not after the 8 MB the client is sending
+    chunk = b"x" * 65536
+    framed = (f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n" for _ in range(128))
+    status, _ = raw_post(running.url, "Transfer-Encoding: chunked\r\n", framed)
+    assert status == 413
+    assert (sink.messages, running.deliveries()) == ([], [])
+    small = alias_event("1")
+    assert (
+        post(running.url, small, {}).status_code != 413
+    )  # an ordinary body still reaches the signature check

@@ -322,3 +322,15 @@ def test_served_model_answers_invocations_like_in_process(store, tmp_path, pizza
     products = [e["value"] for e in json.loads(expected[1]["entities"]) if e["entity"] == "product"]
     if products:  # the logreg+CRF model found the product in-process: the served answer must too
         assert "pepperoni pizza" in products
+
+
+def test_an_mlmodel_path_leaving_the_model_folder_is_refused(tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (tmp_path / "outside.tar.gz").write_bytes(b"not in the model folder")
+    mlmodel = {
+        "flavors": {"python_function": {"artifacts": {c.ARTIFACT_ARCHIVE: {"path": "../outside.tar.gz"}}}}
+    }
+    (model / "MLmodel").write_text(json.dumps(mlmodel))  # JSON is YAML
+    with pytest.raises(ValueError, match="leaves the model folder"):
+        models.archive_path(model.as_uri(), tmp_path / "download")

@@ -14,6 +14,7 @@ from nlu_mlflow import constants as c
 from nlu_mlflow.cli.main import EXIT_LOCKED
 from nlu_mlflow.rasa.data import load_nlu
 from nlu_mlflow.workflow import lock as runlock
+from nlu_mlflow.workflow import remote
 from tests.helpers import CONFIGS, PIZZA, cli
 
 TOKEN = "s3cret-data-token-7f1c"
@@ -31,6 +32,8 @@ class DataHandler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         DataHandler.hits[self.path] = DataHandler.hits.get(self.path, 0) + 1
+        if self.path.startswith("/signed/"):  # a pre-signed export link: the signature is the credential
+            return self._send(200, TRAIN_YAML, "text/yaml")
         if self.headers.get("Authorization") != f"Bearer {TOKEN}" or self.path == "/unauthorized":
             return self._send(401, b"no")
         if self.path == "/slow":
@@ -177,6 +180,40 @@ def test_remote_failures_fail_the_parent_run_and_register_nothing(
         assert DataHandler.hits[path] == 2  # the first try and one retry
 
 
+@pytest.mark.slow
+def test_credentials_and_query_strings_of_the_data_url_are_written_nowhere(
+    tmp_path, tracking_uri, data_server
+):
+    host = data_server.removeprefix("http://")
+    url = (
+        f"http://alice:PASSWORD-9f2@{host}/signed/train.yml?X-Amz-Signature=SIG-77ab&X-Amz-Credential=CRED-5e"
+    )
+    summary, report = tmp_path / "summary.json", tmp_path / "report.md"
+    result = invoke(
+        tmp_path, tracking_uri, url, "--summary-json", str(summary), "--report-md", str(report), "-v"
+    )
+    assert result.exit_code == 0, result.output
+    [parent] = workflow_runs(tracking_uri)
+    assert f"http://alice:***@{host}/signed/train.yml" in parent.data.tags[c.MLFLOW_RUN_NOTE]
+    secrets = ("PASSWORD-9f2", "SIG-77ab", "CRED-5e")
+    client = mlflow.MlflowClient(tracking_uri)
+    written = [result.output, (tmp_path / "run.log").read_text(), summary.read_text(), report.read_text()]
+    for run in client.search_runs([parent.info.experiment_id]):
+        written.append(json.dumps({**run.data.params, **run.data.tags}))
+        written += [json.dumps(d.dataset.source) for d in run.inputs.dataset_inputs]
+        local = Path(client.download_artifacts(run.info.run_id, "", str(tmp_path / run.info.run_id)))
+        written += [f.read_bytes().decode(errors="replace") for f in local.rglob("*") if f.is_file()]
+    for version in client.search_model_versions():
+        written.append(json.dumps([version.tags, version.description, version.source]))
+    leaks = [
+        (s, text[max(0, text.find(s) - 80) : text.find(s) + 20])
+        for text in written
+        for s in secrets
+        if s in text
+    ]
+    assert leaks == []
+
+
 def test_a_second_run_is_refused_while_the_lock_is_held(tmp_path, tracking_uri):
     lock = tmp_path / "run.lock"
     with runlock.exclusive(lock):
@@ -186,3 +223,45 @@ def test_a_second_run_is_refused_while_the_lock_is_held(tmp_path, tracking_uri):
     assert workflow_runs(tracking_uri) == []
     with runlock.exclusive(lock):  # released: can be taken again
         pass
+
+
+class RedirectHandler(BaseHTTPRequestHandler):
+    """``/away?to=URL`` redirects there; ``/data`` serves the training data; every request's headers are kept."""
+
+    seen: list[tuple[str, str, dict]] = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        RedirectHandler.seen.append((self.headers["Host"], self.path, dict(self.headers)))
+        if self.path.startswith("/away?to="):
+            self.send_response(302)
+            self.send_header("Location", self.path.removeprefix("/away?to="))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(TRAIN_YAML)))
+        self.end_headers()
+        self.wfile.write(TRAIN_YAML)
+
+
+@pytest.mark.parametrize("header", ["Authorization", "X-Export-Token"])
+def test_the_token_is_not_sent_to_another_host_after_a_redirect(tmp_path, monkeypatch, header):
+    monkeypatch.setenv("NLU_MLFLOW_DATA_TOKEN", TOKEN)
+    server, url = serve(RedirectHandler)
+    other = url.replace("127.0.0.1", "localhost")  # the same server under another host name
+    try:
+        RedirectHandler.seen.clear()
+        same = remote.RemoteSource(f"{url}/away?to={url}/data", header=header)
+        assert remote.fetch(same, tmp_path / "same").read_bytes() == TRAIN_YAML
+        assert [TOKEN in json.dumps(h) for _, _, h in RedirectHandler.seen] == [True, True]  # same host: kept
+        RedirectHandler.seen.clear()
+        away = remote.RemoteSource(f"{url}/away?to={other}/data", header=header)
+        assert remote.fetch(away, tmp_path / "away").read_bytes() == TRAIN_YAML
+        [(first_host, _, first), (second_host, _, second)] = RedirectHandler.seen
+        assert (first_host.startswith("127.0.0.1"), second_host.startswith("localhost")) == (True, True)
+        assert (TOKEN in json.dumps(first), TOKEN in json.dumps(second)) == (True, False)
+    finally:
+        server.shutdown()
