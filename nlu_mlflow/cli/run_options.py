@@ -63,6 +63,12 @@ OPTIONS: tuple[RunOption, ...] = (
     _opt("primary_metric", str | None, "Metric that picks the best and must improve."),
     _opt("min_gain", float | None, "Required gain over production on the primary metric."),
     _opt("max_entity_f1_drop", float | None, "Largest allowed entity F1 drop."),
+    _opt(
+        "allow_entity_loss",
+        bool | None,
+        "Let a candidate without entity scores replace one that extracts entities.",
+        "--allow-entity-loss/--no-allow-entity-loss",
+    ),
     _opt("intent_min_support", int | None, "Per-intent guard: intents with this many test examples."),
     _opt("max_intent_f1_drop", float | None, "Per-intent guard: largest allowed F1 drop."),
     _opt("min_critical_pass_rate", float | None, "Critical pass rate a candidate must reach."),
