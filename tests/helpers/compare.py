@@ -2,9 +2,31 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
+
+
+def rasa_test_nlu(archive: Path, test_data: Path, workdir: Path) -> tuple[dict, dict]:
+    """Run ``rasa test nlu`` on ``archive`` and return its intent report and DIET's entity report."""
+    out = workdir / "rasa-test"
+    rasa = Path(sys.executable).parent / "rasa"
+    subprocess.run(
+        [str(rasa), "test", "nlu", "-m", str(archive), "--nlu", str(test_data), "--out", str(out)],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "RASA_TELEMETRY_ENABLED": "false"},
+        cwd=workdir,
+        timeout=600,
+    )
+    intent_report = json.loads((out / "intent_report.json").read_text())
+    entity_report = json.loads((out / "DIETClassifier_report.json").read_text())
+    return intent_report, entity_report
 
 
 def differences(

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
 import tarfile
-from pathlib import Path
 
 import pytest
 from rasa.shared.nlu.training_data.message import Message
@@ -19,6 +15,7 @@ from nlu_mlflow import constants as c
 from nlu_mlflow.rasa import finetune, pipelines, scoring, training
 from nlu_mlflow.rasa.data import NluData
 from tests.helpers import CONFIGS, PIZZA
+from tests.helpers.compare import rasa_test_nlu
 
 
 def with_examples(data: NluData, *examples: tuple[str, str]) -> NluData:
@@ -72,28 +69,7 @@ def test_fine_tuned_scores_equal_rasa_test_nlu(finetuned, diet_config, pizza_tes
     scores = scoring.score_archive(
         model.archive, pizza_test, None, pipelines.entity_extractors(diet_config), tmp_path / "ours"
     )
-    out = tmp_path / "rasa-test"
-    rasa = Path(sys.executable).parent / "rasa"
-    subprocess.run(
-        [
-            str(rasa),
-            "test",
-            "nlu",
-            "-m",
-            str(model.archive),
-            "--nlu",
-            str(PIZZA / "test.yml"),
-            "--out",
-            str(out),
-        ],
-        check=True,
-        capture_output=True,
-        env={**os.environ, "RASA_TELEMETRY_ENABLED": "false"},
-        cwd=tmp_path,
-        timeout=600,
-    )
-    intent_report = json.loads((out / "intent_report.json").read_text())
-    entity_report = json.loads((out / "DIETClassifier_report.json").read_text())
+    intent_report, entity_report = rasa_test_nlu(model.archive, PIZZA / "test.yml", tmp_path)
     assert scores.metrics[c.INTENT_F1_WEIGHTED] == pytest.approx(
         intent_report["weighted avg"]["f1-score"], abs=1e-9
     )

@@ -16,6 +16,7 @@ from nlu_mlflow.rasa.data import load_nlu
 from nlu_mlflow.tracking import models as pyfunc_model
 from nlu_mlflow.workflow import run as workflow
 from tests.helpers import CONFIGS, PIZZA, ROOT
+from tests.helpers.compare import rasa_test_nlu
 
 pytestmark = pytest.mark.slow
 
@@ -155,18 +156,7 @@ def test_logged_numbers_equal_rasa_test_nlu(demo_run, tmp_path):
     result, client, _ = demo_run
     run = next(r for r in children(client, result.run_id) if r.info.run_name == "diet")
     archive = pyfunc_model.archive_path(f"runs:/{run.info.run_id}/model", tmp_path / "model")
-    out = tmp_path / "rasa-test"
-    rasa = Path(sys.executable).parent / "rasa"
-    subprocess.run(
-        [str(rasa), "test", "nlu", "-m", str(archive), "--nlu", str(PIZZA / "test.yml"), "--out", str(out)],
-        check=True,
-        capture_output=True,
-        env={**os.environ, "RASA_TELEMETRY_ENABLED": "false"},
-        cwd=tmp_path,
-        timeout=600,
-    )
-    intent_report = json.loads((out / "intent_report.json").read_text())
-    entity_report = json.loads((out / "DIETClassifier_report.json").read_text())
+    intent_report, entity_report = rasa_test_nlu(archive, PIZZA / "test.yml", tmp_path)
     logged = run.data.metrics
     assert logged[c.INTENT_F1_WEIGHTED] == pytest.approx(intent_report["weighted avg"]["f1-score"], abs=1e-9)
     assert logged[c.INTENT_F1_MACRO] == pytest.approx(intent_report["macro avg"]["f1-score"], abs=1e-9)
