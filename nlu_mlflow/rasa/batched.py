@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from nlu_mlflow.console import library_output
+from nlu_mlflow.rasa import patches
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,8 @@ def _nlu_nodes(processor) -> dict:
 
 def unsupported_reason(processor) -> str | None:
     """Why the batched path cannot run this processor's graph; None when it can."""
+    if not patches.verified():  # another Rasa: its graph internals may differ
+        return f"Rasa {patches.installed_rasa()} is installed, not {', '.join(patches.VERIFIED_RASA)}"
     from rasa.engine.constants import PLACEHOLDER_MESSAGE
     from rasa.engine.runner.dask import DaskGraphRunner
 
@@ -111,10 +114,6 @@ def unsupported_reason(processor) -> str | None:
 
 def supports(processor) -> bool:
     """True when the batched path gives Rasa's results for this processor (logs why not)."""
-    from nlu_mlflow.rasa import patches
-
-    if not patches.verified():
-        return False
     reason = unsupported_reason(processor)
     if reason:
         logger.info("Batched evaluation unavailable (%s): using Rasa's per-message path.", reason)
@@ -129,10 +128,6 @@ def get_eval_data(processor, test_data) -> tuple[list, list, list]:
     """
     from rasa.nlu.test import get_eval_data as rasa_get_eval_data
 
-    from nlu_mlflow.rasa import patches
-
-    if not patches.verified():
-        return False
     reason = unsupported_reason(processor)
     if reason:
         raise ValueError(f"batched evaluation cannot run this model: {reason}; use Rasa's get_eval_data.")

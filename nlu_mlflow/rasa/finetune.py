@@ -14,7 +14,7 @@ import tarfile
 from pathlib import Path
 
 from nlu_mlflow.rasa.archive import ARCHIVE_METADATA
-from nlu_mlflow.rasa.data import NluData, example_record
+from nlu_mlflow.rasa.data import NluData, examples_digest
 from nlu_mlflow.rasa.pipelines import PipelineConfig
 
 
@@ -86,10 +86,7 @@ def finetune_problem(
 
 
 def _example_digests(data: NluData) -> set[str]:
-    return {
-        hashlib.sha256(json.dumps(example_record(m), sort_keys=True, default=str).encode()).hexdigest()[:16]
-        for m in data.examples
-    }
+    return {examples_digest([m]) for m in data.examples}  # one example's content digest each
 
 
 def data_delta(base: NluData, new: NluData) -> dict[str, int]:

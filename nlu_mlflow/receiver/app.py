@@ -37,9 +37,8 @@ from nlu_mlflow.receiver import deploy, notify, signature
 from nlu_mlflow.receiver.deliveries import STATUS_DONE, STATUS_FAILED, DeliveryLog
 from nlu_mlflow.receiver.deploy import DeployError, DeployResult
 
-MAX_BODY_BYTES = (
-    64 * 1024
-)  # MLflow's webhook payloads are a few hundred bytes; anything larger is refused (413)
+# MLflow's webhook payloads are a few hundred bytes; anything larger is refused (413)
+MAX_BODY_BYTES = 64 * 1024
 
 logger = logging.getLogger("nlu_mlflow")
 

@@ -23,6 +23,7 @@ import mlflow
 import requests
 from mlflow.exceptions import MlflowException
 
+from nlu_mlflow.decide.redact import redact_url
 from nlu_mlflow.errors import InputError
 
 USERNAME_ENV, PASSWORD_ENV = "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"
@@ -70,14 +71,6 @@ class Needs:
         return cls(f"{action} of {model}", f"{permission} permission on {model}")
 
 
-def redacted_uri(uri: str) -> str:
-    """``uri`` with the password of its user part replaced by ``***``."""
-    parts = urllib.parse.urlsplit(uri)
-    if parts.password is None:
-        return uri
-    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")).geturl()
-
-
 def checked_uri(uri: str) -> str:
     """``uri`` if it carries no password: credentials come from the environment only, so that they never
     reach a log line, a run's tags or the decision record, which all name the tracking URI."""
@@ -90,7 +83,7 @@ def checked_uri(uri: str) -> str:
     else:
         fix = "leave the password to the database driver's environment (PGPASSWORD for PostgreSQL)"
     raise InputError(
-        f"tracking URI {redacted_uri(uri)}: put no password in the URL (it is logged and recorded); {fix}."
+        f"tracking URI {redact_url(uri)}: put no password in the URL (it is logged and recorded); {fix}."
     )
 
 
@@ -100,7 +93,7 @@ def detail(error: Exception) -> str:
 
 
 def server_failure(error: MlflowException) -> TrackingError:
-    message = f"MLflow tracking server {redacted_uri(mlflow.get_tracking_uri())} failed: {detail(error)}"
+    message = f"MLflow tracking server {redact_url(mlflow.get_tracking_uri())} failed: {detail(error)}"
     return TrackingError(message, error.error_code)
 
 
@@ -122,7 +115,7 @@ def access_error(error: Exception, needs: Needs | None = None) -> AccessError | 
     if refused is None:
         return None
     status, endpoint, body = refused
-    server, user = redacted_uri(mlflow.get_tracking_uri()), os.environ.get(USERNAME_ENV)
+    server, user = redact_url(mlflow.get_tracking_uri()), os.environ.get(USERNAME_ENV)
     if status == 401 and not user:
         return AccessError(
             f"MLflow tracking server {server} requires a login: set {USERNAME_ENV} and {PASSWORD_ENV}.",

@@ -17,7 +17,6 @@ from mlflow.types import ColSpec, Schema
 # importing the package runs rasa.runtime (telemetry off, TF_CPP_MIN_LOG_LEVEL=2) before Rasa loads
 from nlu_mlflow import constants as c
 from nlu_mlflow.rasa import inference
-from nlu_mlflow.rasa.archive import check_archive
 
 SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("string", inference.TEXT_COLUMN)]),
@@ -40,8 +39,7 @@ class RasaNLUModel(mlflow.pyfunc.PythonModel):
 
         runtime.quiet_rasa()  # no per-message debug lines from the processor
         archive = Path(context.artifacts[c.ARTIFACT_ARCHIVE])
-        check_archive(archive)
-        self.processor = fast_load.load_processor(archive)
+        self.processor = fast_load.load_processor(archive)  # checks the archive first
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         """``model_input``: a DataFrame with a ``text`` column, or a list of strings."""

@@ -13,7 +13,6 @@ import mlflow
 import pandas as pd
 
 from nlu_mlflow import constants as c
-from nlu_mlflow.decide.redact import redact
 from nlu_mlflow.tracking import registry, runs
 from nlu_mlflow.tracking.errors import translated
 
@@ -60,13 +59,11 @@ def write_manual_move(
     for version, tags in version_tags.items():
         registry.set_version_tags(name, version, tags)
     with mlflow.start_run(run_name=f"{label} {name} v{record['version']}"):
-        mlflow.set_tags(
-            redact(
-                {
-                    c.TAG_ROLE: ROLE_MANUAL,
-                    c.TAG_DECISION: label,
-                    c.TAG_DECISION_REASONS: reasons[: c.MAX_TAG_LENGTH],
-                }
-            )
+        runs.set_tags(  # the run writers redact, as for every other record
+            {
+                c.TAG_ROLE: ROLE_MANUAL,
+                c.TAG_DECISION: label,
+                c.TAG_DECISION_REASONS: reasons[: c.MAX_TAG_LENGTH],
+            }
         )
-        mlflow.log_dict(redact(record), c.ARTIFACT_DECISION)
+        runs.log_json(record, c.ARTIFACT_DECISION)

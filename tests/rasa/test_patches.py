@@ -26,6 +26,7 @@ def test_another_rasa_takes_rasas_own_paths_and_says_so_once(monkeypatch, caplog
         with fast_load.enabled():
             assert RasaModel.__dict__["load"] is original
         assert batched.supports(object()) is False
+        assert "3.7.0" in batched.unsupported_reason(object())  # batched inference stands aside too
         assert patches.verified() is False
     warnings = [r.getMessage() for r in caplog.records if "verified against" in r.getMessage()]
     assert len(warnings) == 1 and "Rasa 3.7.0 is installed" in warnings[0]

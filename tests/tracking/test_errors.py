@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from nlu_mlflow.decide.redact import redact_url
 from nlu_mlflow.errors import InputError
-from nlu_mlflow.tracking.errors import checked_uri, redacted_uri
+from nlu_mlflow.tracking.errors import checked_uri
 
 
 @pytest.mark.parametrize(
@@ -40,4 +41,4 @@ def test_a_password_in_a_uri_is_refused_in_one_sentence_without_it(uri, says):
     [problem] = refused.value.problems
     assert "put no password in the URL" in problem and says in problem, problem
     assert "s3cret-pw" not in problem
-    assert redacted_uri(uri) in problem
+    assert redact_url(uri) in problem
