@@ -30,7 +30,7 @@ OLD_SLACK_URL_ENV = "SLACK_WEBHOOK_URL"  # deprecated: still read when SLACK_URL
 
 
 def slack_url_from_env(name: str = SLACK_URL_ENV) -> str | None:
-    """The chat webhook URL from ``$name``; with the default name, the deprecated ``$NLU_MLFLOW_SLACK_URL``
+    """The chat webhook URL from ``$name``; with the default name, the deprecated ``$SLACK_WEBHOOK_URL``
     still works when it is the only one set (with a deprecation note)."""
     url = os.environ.get(name) or None
     if url is None and name == SLACK_URL_ENV and os.environ.get(OLD_SLACK_URL_ENV):
