@@ -17,12 +17,23 @@ EVAL_SECONDS = "eval_seconds"
 MODEL_SIZE_MB = "model_size_mb"
 CRITICAL_PASS_RATE = "critical_pass_rate"
 CRITICAL_FAILURES = "critical_failures"
+# response selection (retrieval intents), from Rasa's response_selection_report.json
+RESPONSE_SELECTION_ACCURACY = "response_selection_accuracy"
+RESPONSE_SELECTION_F1_WEIGHTED = "response_selection_f1_weighted"
+# dialogue (test conversations), from Rasa's story evaluation (`rasa test core`)
+CORE_CONVERSATION_ACCURACY = "core_conversation_accuracy"  # share of test conversations without an error
+CORE_CONVERSATIONS_FAILED = "core_conversations_failed"
+CORE_ACTION_F1_WEIGHTED = "core_action_f1_weighted"
+CORE_ACTION_ACCURACY = "core_action_accuracy"
 
 KEY_METRICS = (
     INTENT_F1_WEIGHTED,
     INTENT_ACCURACY,
     INTENT_F1_MACRO,
     ENTITY_F1_WEIGHTED,
+    RESPONSE_SELECTION_F1_WEIGHTED,
+    CORE_CONVERSATION_ACCURACY,
+    CORE_ACTION_F1_WEIGHTED,
     CRITICAL_PASS_RATE,
     TRAIN_SECONDS,
     EVAL_SECONDS,
@@ -34,12 +45,17 @@ ENTITY_F1_PREFIX = "entity_f1/"
 EXTRACTOR_F1_PREFIX = "extractor_f1_weighted/"
 EXTRACTOR_PRECISION_PREFIX = "extractor_precision_weighted/"
 EXTRACTOR_RECALL_PREFIX = "extractor_recall_weighted/"
+RESPONSE_SELECTION_F1_PREFIX = (
+    "response_selection_f1/"  # per retrieval intent: response_selection_f1/faq/hours
+)
+CORE_ACTION_F1_PREFIX = "core_action_f1/"
 
 # --- keys inside Rasa's report JSONs (sklearn classification_report output) ---
 WEIGHTED_AVG = "weighted avg"
 MACRO_AVG = "macro avg"
 MICRO_AVG = "micro avg"
-REPORT_SUMMARY_KEYS = frozenset({WEIGHTED_AVG, MACRO_AVG, MICRO_AVG, "accuracy"})
+CONVERSATION_ACCURACY_KEY = "conversation_accuracy"  # added by Rasa's story evaluation to its report
+REPORT_SUMMARY_KEYS = frozenset({WEIGHTED_AVG, MACRO_AVG, MICRO_AVG, "accuracy", CONVERSATION_ACCURACY_KEY})
 
 # --- tags ---
 TAG_RASA_VERSION = "rasa_version"
@@ -76,6 +92,7 @@ ARTIFACT_ARCHIVE = "rasa_model"
 ARTIFACT_PREDICTIONS_TABLE = "predictions.json"
 ARTIFACT_CONFIG = "config"
 ARTIFACT_CRITICAL_TABLE = "critical.json"
+ARTIFACT_CONVERSATIONS_TABLE = "conversations.json"  # one row per test conversation: passed, mistakes
 ARTIFACT_DECISION = "decision.json"
 ARTIFACT_COMPARISON = "comparison.md"
 ARTIFACT_CHAMPION_REPORTS = "champion_reports"
@@ -92,9 +109,12 @@ DECISION_KEPT = "kept"
 DECISION_NONE = "none"
 DECISION_FORCED = "forced"
 DECISION_ROLLBACK = "rollback"
+DECISION_FAILED = "failed"  # the run stopped before it could decide (see the summary's "error")
+TAG_PRODUCTION_MOVED = "nlu_mlflow.production_moved"  # parent run: "true" once production was moved
 CHAMPION_METRIC_PREFIX = "champion_"
 MAX_TAG_LENGTH = 5000
 TAG_ERROR = "nlu_mlflow.error"
 TAG_DELTA_PREFIX = "nlu_mlflow.delta."  # nlu_mlflow.delta.intent_f1_weighted: candidate - champion
 TAG_ENTITY_EXTRACTORS = "nlu_mlflow.entity_extractors"
+TAG_HAS_CORE = "nlu_mlflow.has_core"  # "true": the archive is a whole assistant (NLU + dialogue policies)
 TAG_PLOTS_ERROR = "nlu_mlflow.plots_error"

@@ -8,8 +8,9 @@ import pytest
 
 from nlu_mlflow.rasa import pipelines, runtime, training
 from nlu_mlflow.rasa.data import load_nlu
+from nlu_mlflow.rasa.project import load_project
 
-from .helpers import CONFIGS, PIZZA, ROOT, SHARED_DATASETS  # noqa: F401  (imported by tests from here)
+from .helpers import CONFIGS, PIZZA, PIZZA_PROJECT, ROOT, SHARED_DATASETS  # noqa: F401  (imported by tests)
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +41,22 @@ def logreg_model(tmp_path_factory) -> training.TrainedModel:
 def diet_model(tmp_path_factory) -> training.TrainedModel:
     """DIET (intents + entities) on the pizza data, 3 epochs: the TensorFlow path, about 40 s."""
     return _train("diet", 3, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def pizza_project():
+    return load_project(PIZZA_PROJECT)
+
+
+@pytest.fixture(scope="session")
+def assistant_model(pizza_project, tmp_path_factory) -> training.TrainedModel:
+    """The pizza assistant as a whole model (NLU + dialogue): the light pipeline with the project's
+    ResponseSelector and policies, 3 epochs; trained once (about a minute)."""
+    runtime.quiet_rasa()
+    work = tmp_path_factory.mktemp("assistant")
+    config = pipelines.load(CONFIGS / "logreg_crf.yml", 3, 42, pizza_project.pipeline_defaults())
+    train_yaml = load_nlu(pizza_project.data_dir).to_yaml(work / "train.yml")
+    return training.train(config, train_yaml, work, project=pizza_project)
 
 
 @pytest.fixture()

@@ -18,6 +18,7 @@ from nlu_mlflow.tracking.errors import AccessError, TrackingError
 from nlu_mlflow.tracking.registry import RegistryError
 from nlu_mlflow.workflow import lock, manual, record
 from nlu_mlflow.workflow import settings as workflow_settings
+from nlu_mlflow.workflow.champion import ChampionUnusable
 from nlu_mlflow.workflow.remote import RemoteDataError
 from nlu_mlflow.workflow.run import run as run_workflow
 
@@ -30,6 +31,8 @@ app = typer.Typer(
 
 EXIT_INPUT_ERROR = 2
 EXIT_GATES_FAILED = 3
+EXIT_FAILED_CANDIDATES = 4  # the workflow completed, but at least one config failed to train or score
+EXIT_CHAMPION_UNUSABLE = 5  # production cannot be loaded or scored: nothing registered, production kept
 EXIT_LOCKED = 75  # EX_TEMPFAIL: cron may simply try again later
 STOPPED = "the workflow stopped and promoted nothing after that point (its runs may still show RUNNING)"
 
@@ -42,33 +45,106 @@ TrackingUri = Annotated[
 Experiment = Annotated[str, typer.Option(help="MLflow experiment name.")]
 
 
-def _fail(error: Exception, code: int = EXIT_INPUT_ERROR) -> typer.Exit:
+def _fail(error: Exception | str, code: int = EXIT_INPUT_ERROR) -> typer.Exit:
+    _last_error["text"] = str(error)
     for line in str(error).splitlines():
         logs.echo(f"error: {line}", err=True)
     return typer.Exit(code)
 
 
 def run(**values: Any) -> None:
-    """Train and evaluate every pipeline, register the best, promote it if it beats production.
+    """Train and evaluate every config, register the best, promote it if it beats production.
 
     Exit status 0 when the workflow completed (promoted or kept: see the last line and --summary-json);
-    2 for bad input; 1 for other errors (data fetch, registry, training); 75 when another run holds the lock.
+    4 when it completed but a config failed to train or score; 5 when production cannot be scored
+    (production kept, nothing registered); 2 for bad input; 1 for other errors (data fetch, registry);
+    75 when another run holds the lock; 77 when the tracking server refuses the login or a permission.
+    --summary-json is written on every exit ("decision": "failed" with the error when the run stopped).
     """
     given = run_options.split(values)
     own = given.own
     logs.setup(own["verbose"], own["log_file"])
-    policy = {**given.policy, "significance_alpha": _alpha(given.policy["significance_alpha"])}
+    policy = {
+        **given.policy,
+        "significance_alpha": _off_or_number("--significance-alpha", given.policy["significance_alpha"]),
+        "max_core_action_f1_drop": _off_or_number(
+            "--max-core-action-f1-drop", given.policy["max_core_action_f1_drop"]
+        ),
+    }
     notify_url = slack_url_from_env(own["notify_env"])
-    result, settings = _run_workflow(given.settings, policy, own, notify_url)
+    summary_json = _summary_path(given.settings, own)
+    started = _now()
+    _write_summary(summary_json, {"decision": "running", "message": "the run has not finished", **started})
+    try:
+        result, settings = _run_workflow(given.settings, policy, own, notify_url)
+    except typer.Exit as stop:
+        if stop.exit_code != EXIT_LOCKED:  # a locked run leaves the running run's file alone
+            _write_failure(summary_json, given.settings, _last_error.get("text") or "the run failed", started)
+        raise
+    except BaseException as error:
+        _write_failure(summary_json, given.settings, f"{type(error).__name__}: {error}", started)
+        raise
     table = record.summary_table(result, settings.primary_metric)
     logs.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     logs.echo(f"\nparent run: {result.run_id} ({result.tracking_uri})")
-    _tell(notify_url, f"nlu-mlflow run {result.run_id}: {result.outcome.message}")
+    failed = "; ".join(f"{x.name} FAILED ({x.reason})" for x in result.failed)
+    _tell(
+        notify_url,
+        f"nlu-mlflow run {result.run_id}: {result.outcome.message}" + (f"; {failed}" if failed else ""),
+    )
     logs.echo(result.outcome.message)
+    if result.failed:
+        logs.echo(f"{len(result.failed)} config(s) failed: {failed}", err=True)
+        raise typer.Exit(EXIT_FAILED_CANDIDATES)
 
 
 run.__signature__ = run_options.signature()  # the options are declared once, in run_options.OPTIONS
 app.command()(run)
+
+
+_last_error: dict[str, str] = {}  # the sentence the last failure printed, for the summary file
+
+
+def _now() -> dict:
+    from nlu_mlflow.decide.summary import now_iso
+
+    return {"decided_at": now_iso()}
+
+
+def _summary_path(settings_values: dict, own: dict) -> Path | None:
+    """--summary-json, else the workflow file's ``summary_json`` (read without building the settings, which
+    may be what fails)."""
+    if settings_values.get("summary_json"):
+        return Path(settings_values["summary_json"])
+    try:
+        document = workflow_settings.read_workflow_file(own["workflow_file"]) if own["workflow_file"] else {}
+    except InputError:
+        return None
+    return document.get("summary_json")
+
+
+def _write_summary(path: Path | None, data: dict) -> None:
+    if path is not None:
+        with contextlib.suppress(OSError):
+            record.write_summary(path, data)
+
+
+def _write_failure(path: Path | None, settings_values: dict, error: str, started: dict) -> None:
+    """The failure summary, unless the workflow already wrote its own (with the run's id) in this run."""
+    import json
+
+    from nlu_mlflow.decide.summary import failure
+
+    if path is not None and Path(path).is_file():
+        with contextlib.suppress(OSError, ValueError):
+            written = json.loads(Path(path).read_text())
+            if (
+                written.get("decision") == c.DECISION_FAILED
+                and written.get("decided_at", "") >= started["decided_at"]
+            ):
+                return
+    model = settings_values.get("model_name") or c.DEFAULT_MODEL_NAME
+    _write_summary(path, failure(None, None, model, error))
 
 
 def _run_workflow(settings_values: dict, policy: dict, own: dict, notify_url: str | None):
@@ -83,6 +159,9 @@ def _run_workflow(settings_values: dict, policy: dict, own: dict, notify_url: st
     except InputError as error:
         _tell(notify_url, f"nlu-mlflow run FAILED: {error.problems[0]}")
         raise _fail(error) from None
+    except ChampionUnusable as error:  # recorded on the parent run; production untouched
+        _tell(notify_url, f"nlu-mlflow run FAILED: {error}")
+        raise _fail(error, EXIT_CHAMPION_UNUSABLE) from None
     except AccessError as error:  # refused login or permission: nothing was changed by the refused call
         _tell(notify_url, f"nlu-mlflow run FAILED: {error}")
         raise _fail(error, EXIT_REFUSED) from None
@@ -93,13 +172,11 @@ def _run_workflow(settings_values: dict, policy: dict, own: dict, notify_url: st
             else ""
         )
         _tell(notify_url, f"nlu-mlflow run FAILED: {error}")
-        logs.echo(f"error: {error}{kept}", err=True)
-        raise typer.Exit(1) from None
+        raise _fail(f"{error}{kept}", 1) from None
     except TrackingError as error:
         message = f"{error}; {STOPPED}"
         _tell(notify_url, f"nlu-mlflow run FAILED: {message}")
-        logs.echo(f"error: {message}", err=True)
-        raise typer.Exit(1) from None
+        raise _fail(message, 1) from None
     except Exception as error:
         _tell(notify_url, f"nlu-mlflow run FAILED: {type(error).__name__}; see the log")
         raise
@@ -113,15 +190,13 @@ def _tell(url: str | None, text: str) -> None:
         notify.announce(url, notify.text_message(text))
 
 
-def _alpha(value: str | None) -> float | str | None:
+def _off_or_number(flag: str, value: str | None) -> float | str | None:
     if value is None or value.lower() in ("off", "none", "false"):
         return value and "off"
     try:
         return float(value)
     except ValueError:
-        raise _fail(
-            InputError(f"--significance-alpha {value!r}: give a number in (0, 1) or 'off'.")
-        ) from None
+        raise _fail(InputError(f"{flag} {value!r}: give a number or 'off'.")) from None
 
 
 ModelName = Annotated[str, typer.Option(help="Registered model name.")]

@@ -22,6 +22,7 @@ from nlu_mlflow.workflow.lock import DEFAULT_LOCK_FILE
 from nlu_mlflow.workflow.settings import WorkflowSettings
 
 NOTIFY_ENV = "NLU_MLFLOW_SLACK_URL"
+EMPTY_VALUES = ("", "''")
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,33 @@ def _opt(name: str, kind: Any, help: str, *decls: str, default: Any = None, **kw
 
 OPTIONS: tuple[RunOption, ...] = (
     _opt("data", str | None, "Rasa NLU training data: a YAML/JSON file, a folder, or an http(s) URL."),
-    _opt("test_data", Path | None, "Held-out Rasa NLU test data; without it a stratified split is used."),
+    _opt(
+        "project",
+        str | None,
+        "A whole Rasa project (config.yml, domain.yml, data/, tests/): every candidate is trained as a full "
+        "assistant with the project's policies, and its config.yml is a candidate named `project`.",
+    ),
+    _opt(
+        "test_stories",
+        str | None,
+        "Test conversations (file or folder) for --project [the project's tests/].",
+    ),
+    _opt(
+        "project_config",
+        bool | None,
+        "Train the project's own config.yml as a candidate.",
+        "--project-config/--no-project-config",
+    ),
+    _opt(
+        "test_data",
+        str | None,
+        "Held-out Rasa NLU test data [a project's tests/ NLU files]; without it a stratified split is used.",
+    ),
     _opt("test_fraction", float | None, "Share of --data held out when no --test-data [0.2]."),
     _opt("seed", int | None, "Seed for the split and for components' random_seed [42]."),
     _opt("configs", Path | None, "Folder of Rasa pipeline configs, or one config [configs]."),
     _opt("epochs", int | None, "Cap on training epochs for every pipeline (0: as configured).", min=0),
-    _opt("critical", Path | None, "Critical-utterance suite (YAML) every candidate must pass."),
+    _opt("critical", str | None, "Critical-utterance suite (YAML) every candidate must pass."),
     _opt(
         "workflow_file",
         Path | None,
@@ -73,12 +95,28 @@ OPTIONS: tuple[RunOption, ...] = (
     _opt("max_intent_f1_drop", float | None, "Per-intent guard: largest allowed F1 drop."),
     _opt("min_critical_pass_rate", float | None, "Critical pass rate a candidate must reach."),
     _opt(
+        "min_conversation_pass_rate",
+        float | None,
+        "Share of the test conversations a whole assistant must pass [1.0].",
+    ),
+    _opt(
+        "max_core_action_f1_drop",
+        str | None,
+        "Largest allowed drop of core_action_f1_weighted against production ('off' to disable) [off].",
+    ),
+    _opt(
         "significance_alpha",
         str | None,
         "McNemar test on per-utterance correctness at this alpha ('off' to disable).",
     ),
     _opt("min_examples", int | None, "Fewest training examples an intent may have [2].", min=1),
-    _opt("allow_conflicts", bool | None, "Accept the same text under two intents.", "--allow-conflicts"),
+    _opt(
+        "allow_conflicts",
+        bool | None,
+        "Accept the same text under two intents (default: yes with a warning in a --project run, as Rasa; "
+        "no for NLU data).",
+        "--allow-conflicts/--no-allow-conflicts",
+    ),
     _opt(
         "cv_folds",
         int | None,
@@ -139,7 +177,10 @@ class RunValues:
 
 
 def split(values: dict[str, Any]) -> RunValues:
-    """Sort parsed option values by what they set."""
+    """Sort parsed option values by what they set. An empty value is "not given" (an MLproject parameter left
+    at its default ""): MLflow quotes it as ``''``, which reaches the command literally where no shell
+    runs it (a Kubernetes Job's command list)."""
+    values = {k: None if v in EMPTY_VALUES else v for k, v in values.items()}
     settings = {k: v for k, v in values.items() if k in SETTINGS_FIELDS}
     policy = {k: v for k, v in values.items() if k in POLICY_FIELDS}
     own = {k: v for k, v in values.items() if k not in SETTINGS_FIELDS | POLICY_FIELDS}

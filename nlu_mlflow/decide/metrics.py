@@ -62,3 +62,35 @@ def main_extractor(pipeline_extractors: list[str], active: set[str]) -> str | No
         if name in active:
             return name
     return pipeline_extractors[0] if pipeline_extractors else None
+
+
+def response_selection_metrics(report: dict, accuracy: float) -> dict[str, float]:
+    """Headline and per-retrieval-intent metrics from Rasa's ``response_selection_report.json``."""
+    weighted = report.get(c.WEIGHTED_AVG)
+    if not weighted:
+        return {}
+    metrics = {
+        c.RESPONSE_SELECTION_ACCURACY: accuracy,
+        c.RESPONSE_SELECTION_F1_WEIGHTED: weighted["f1-score"],
+    }
+    metrics.update(
+        {metric_key(c.RESPONSE_SELECTION_F1_PREFIX, k): report[k]["f1-score"] for k in labels(report)}
+    )
+    return metrics
+
+
+def core_metrics(report: dict, action_accuracy: float, actions: set[str] | None = None) -> dict[str, float]:
+    """Dialogue metrics from Rasa's ``story_report.json`` (``rasa test core``): conversation accuracy
+    (share of test conversations predicted without an error), action accuracy and weighted F1 as Rasa
+    computes them (over every label of the conversations), and F1 per action: the report's labels that are
+    ``actions`` (Rasa's report also lists the user turns' intents and entities)."""
+    metrics = {c.CORE_ACTION_ACCURACY: action_accuracy}
+    conversations = report.get(c.CONVERSATION_ACCURACY_KEY)
+    if conversations:
+        metrics[c.CORE_CONVERSATION_ACCURACY] = conversations["accuracy"]
+        metrics[c.CORE_CONVERSATIONS_FAILED] = conversations["total"] - conversations["correct"]
+    if report.get(c.WEIGHTED_AVG):
+        metrics[c.CORE_ACTION_F1_WEIGHTED] = report[c.WEIGHTED_AVG]["f1-score"]
+    names = [k for k in labels(report) if actions is None or k in actions]
+    metrics.update({metric_key(c.CORE_ACTION_F1_PREFIX, k): report[k]["f1-score"] for k in names})
+    return metrics

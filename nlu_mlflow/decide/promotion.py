@@ -13,6 +13,8 @@ overridden on the command line)::
       intent_min_support: 5        # the per-intent guard looks at intents with >= this many test examples
       max_intent_f1_drop: 0.10     # ... none of which may lose more than this much F1
       min_critical_pass_rate: 1.0  # absolute gate on the candidate's critical-utterance suite
+      min_conversation_pass_rate: 1.0  # absolute gate on the test conversations (whole assistants only)
+      max_core_action_f1_drop: null    # e.g. 0.02: core_action_f1_weighted may fall by at most this much
       significance_alpha: null     # e.g. 0.05 turns on a McNemar test on per-utterance intent correctness
 
 Every check runs, so a ``Decision`` carries every reason, not only the first failure. With no
@@ -40,6 +42,8 @@ DEFAULT_ALLOW_ENTITY_LOSS = False
 DEFAULT_INTENT_MIN_SUPPORT = 5
 DEFAULT_MAX_INTENT_F1_DROP = 0.10
 DEFAULT_MIN_CRITICAL_PASS_RATE = 1.0
+DEFAULT_MIN_CONVERSATION_PASS_RATE = 1.0
+DEFAULT_MAX_CORE_ACTION_F1_DROP: float | None = None
 DEFAULT_SIGNIFICANCE_ALPHA: float | None = None
 
 # --- check names, as they appear in a Decision ---
@@ -47,6 +51,8 @@ CHECK_PRIMARY = "primary_metric"
 CHECK_ENTITY = "entity_f1"
 CHECK_INTENTS = "intent_regression"
 CHECK_CRITICAL = "critical_pass_rate"
+CHECK_CONVERSATIONS = "conversation_pass_rate"
+CHECK_CORE_ACTIONS = "core_action_f1"
 CHECK_SIGNIFICANCE = "significance"
 
 _TOLERANCE = 1e-9  # float noise: 0.91 - 0.90 must count as a gain of exactly 0.01
@@ -55,6 +61,9 @@ _TOLERANCE = 1e-9  # float noise: 0.91 - 0.90 must count as a gain of exactly 0.
 def _alpha_off(value: Any) -> bool:
     """``null``, ``false`` or ``off`` turn the significance test off (0 is an error, not "off")."""
     return value is None or value is False or value == "off"
+
+
+_OPTIONAL = ("significance_alpha", "max_core_action_f1_drop")  # null (or off) turns these checks off
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,12 @@ _RULES: dict[str, _Rule] = {
     "min_critical_pass_rate": _Rule(
         "a number between 0 and 1", "1.0", lambda v: _is_number(v) and 0 <= v <= 1
     ),
+    "min_conversation_pass_rate": _Rule(
+        "a number between 0 and 1", "1.0", lambda v: _is_number(v) and 0 <= v <= 1
+    ),
+    "max_core_action_f1_drop": _Rule(
+        "a number >= 0, or null to turn the check off", "0.02", lambda v: _alpha_off(v) or _non_negative(v)
+    ),
     "significance_alpha": _Rule(
         "a number strictly between 0 and 1, or null to turn the test off",
         "0.05",
@@ -106,7 +121,7 @@ def _unknown_key(source: str, key: Any) -> str:
 
 
 def _coerce(key: str, value: Any) -> Any:
-    if key == "significance_alpha":
+    if key in _OPTIONAL:
         return None if _alpha_off(value) else float(value)
     return float(value) if key not in ("primary_metric", "intent_min_support", "allow_entity_loss") else value
 
@@ -123,6 +138,8 @@ class PromotionPolicy:
     min_critical_pass_rate: float = DEFAULT_MIN_CRITICAL_PASS_RATE
     significance_alpha: float | None = DEFAULT_SIGNIFICANCE_ALPHA
     allow_entity_loss: bool = DEFAULT_ALLOW_ENTITY_LOSS
+    min_conversation_pass_rate: float = DEFAULT_MIN_CONVERSATION_PASS_RATE
+    max_core_action_f1_drop: float | None = DEFAULT_MAX_CORE_ACTION_F1_DROP
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any] | None, source: str) -> PromotionPolicy:
@@ -174,13 +191,14 @@ class Scores:
     """One model's results on the test set.
 
     ``metrics`` uses the names in ``constants`` (per-intent F1 as ``intent_f1/<intent>``);
-    ``intent_support`` counts test examples per intent; ``correct`` holds, per test example and in
-    test-set order, whether the intent was predicted right (needed only for the significance test).
+    ``intent_support`` counts test examples per intent; ``correct`` maps each test example (by its
+    identity: content digest, not position) to whether its intent was predicted right (needed only for
+    the significance test, which pairs the two models example by example).
     """
 
     metrics: Mapping[str, float]
     intent_support: Mapping[str, int] = field(default_factory=dict)
-    correct: tuple[bool, ...] | None = None
+    correct: Mapping[str, bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -222,6 +240,8 @@ def decide(candidate: Scores, champion: Scores | None, policy: PromotionPolicy) 
         _check_entity(candidate, champion, policy),
         _check_intents(candidate, champion, policy),
         _check_critical(candidate, policy),
+        _check_conversations(candidate, policy),
+        _check_core_actions(candidate, champion, policy),
         _check_significance(candidate, champion, policy),
     )
     promote = all(x.passed for x in checks)
@@ -328,6 +348,36 @@ def _check_critical(candidate: Scores, policy: PromotionPolicy) -> Check:
     )
 
 
+def _check_conversations(candidate: Scores, policy: PromotionPolicy) -> Check:
+    rate = candidate.metrics.get(c.CORE_CONVERSATION_ACCURACY)
+    if rate is None:
+        return Check(CHECK_CONVERSATIONS, True, "no test conversations")
+    passed = rate >= policy.min_conversation_pass_rate - _TOLERANCE
+    failed = candidate.metrics.get(c.CORE_CONVERSATIONS_FAILED)
+    failures = f" ({int(failed)} failed)" if failed else ""
+    return Check(
+        CHECK_CONVERSATIONS,
+        passed,
+        f"{c.CORE_CONVERSATION_ACCURACY} {rate:.4f}{failures}, "
+        f"needs >= {policy.min_conversation_pass_rate:.4f}",
+    )
+
+
+def _check_core_actions(candidate: Scores, champion: Scores | None, policy: PromotionPolicy) -> Check:
+    name, allowed = c.CORE_ACTION_F1_WEIGHTED, policy.max_core_action_f1_drop
+    if allowed is None:
+        return Check(CHECK_CORE_ACTIONS, True, "skipped: max_core_action_f1_drop not set")
+    if champion is None or name not in champion.metrics:
+        return Check(CHECK_CORE_ACTIONS, True, f"skipped: no champion {name} to compare with")
+    if name not in candidate.metrics:
+        return Check(
+            CHECK_CORE_ACTIONS, False, f"candidate has no {name} (no dialogue model) but the champion has"
+        )
+    new, old = candidate.metrics[name], champion.metrics[name]
+    passed = old - new <= allowed + _TOLERANCE
+    return Check(CHECK_CORE_ACTIONS, passed, f"{_versus(name, new, old)}, may drop at most {allowed:.4f}")
+
+
 def _check_significance(candidate: Scores, champion: Scores | None, policy: PromotionPolicy) -> Check:
     alpha = policy.significance_alpha
     if alpha is None:
@@ -337,7 +387,7 @@ def _check_significance(candidate: Scores, champion: Scores | None, policy: Prom
     problem = _pairing_problem(candidate.correct, champion.correct)
     if problem:
         return Check(CHECK_SIGNIFICANCE, False, f"cannot run McNemar's test: {problem}")
-    b, c_ = discordant_counts(candidate.correct, champion.correct)
+    b, c_ = discordant_counts(candidate.correct, champion.correct)  # paired by example, not by position
     p = mcnemar_p_value(b, c_)
     passed = b > c_ and p < alpha
     reason = (
@@ -347,10 +397,13 @@ def _check_significance(candidate: Scores, champion: Scores | None, policy: Prom
     return Check(CHECK_SIGNIFICANCE, passed, reason)
 
 
-def _pairing_problem(new: tuple[bool, ...] | None, old: tuple[bool, ...] | None) -> str | None:
+def _pairing_problem(new: Mapping[str, bool] | None, old: Mapping[str, bool] | None) -> str | None:
     if new is None or old is None:
         side = "candidate" if new is None else "champion"
         return f"the {side} has no per-example intent correctness"
-    if len(new) != len(old):
-        return f"the models were scored on different test sets ({len(new)} vs {len(old)} examples)"
+    if set(new) != set(old):
+        return (
+            f"the models were scored on different test examples ({len(new)} vs {len(old)}, "
+            f"{len(set(new) ^ set(old))} not in both)"
+        )
     return None

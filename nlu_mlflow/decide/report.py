@@ -14,7 +14,17 @@ OVERALL = (
     c.ENTITY_F1_WEIGHTED,
     c.ENTITY_PRECISION_WEIGHTED,
     c.ENTITY_RECALL_WEIGHTED,
+    c.RESPONSE_SELECTION_F1_WEIGHTED,
+    c.RESPONSE_SELECTION_ACCURACY,
+    c.CORE_CONVERSATION_ACCURACY,
+    c.CORE_ACTION_F1_WEIGHTED,
+    c.CORE_ACTION_ACCURACY,
     c.CRITICAL_PASS_RATE,
+)
+SECTIONS = (  # per-label tables after the intents: (title, metric prefix)
+    ("Entity F1 (main extractor)", c.ENTITY_F1_PREFIX),
+    ("Response selection F1 (retrieval intents)", c.RESPONSE_SELECTION_F1_PREFIX),
+    ("Dialogue: action F1 on the test conversations", c.CORE_ACTION_F1_PREFIX),
 )
 
 
@@ -90,12 +100,11 @@ def comparison_markdown(
     lines += compare_table(
         _prefixed(candidate, c.INTENT_F1_PREFIX), _prefixed(champion, c.INTENT_F1_PREFIX), intents, support
     )
-    entities = _labels(c.ENTITY_F1_PREFIX, candidate, champion)
-    if entities:
-        lines += ["", "## Entity F1 (main extractor)", ""]
-        lines += compare_table(
-            _prefixed(candidate, c.ENTITY_F1_PREFIX), _prefixed(champion, c.ENTITY_F1_PREFIX), entities
-        )
+    for title, prefix in SECTIONS:
+        labels = _labels(prefix, candidate, champion)
+        if labels:
+            lines += ["", f"## {title}", ""]
+            lines += compare_table(_prefixed(candidate, prefix), _prefixed(champion, prefix), labels)
     lines += ["", "## Critical utterances: candidate failures", ""] + failures_table(candidate_critical)
     if champion is not None:
         lines += ["", "## Critical utterances: production failures", ""] + failures_table(champion_critical)

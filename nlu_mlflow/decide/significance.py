@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 EXACT_TEST_BELOW = 25  # McNemar: exact binomial when b + c is below this, chi-square otherwise
 
 
-def discordant_counts(new: tuple[bool, ...], old: tuple[bool, ...]) -> tuple[int, int]:
-    """(right only for ``new``, right only for ``old``) over paired examples."""
-    pairs = list(zip(new, old, strict=True))
+def discordant_counts(new: Mapping[str, bool], old: Mapping[str, bool]) -> tuple[int, int]:
+    """(right only for ``new``, right only for ``old``) over the examples both were scored on, paired by
+    example identity (the mapping's key), never by position."""
+    pairs = [(new[k], old[k]) for k in new if k in old]
     return sum(1 for x, y in pairs if x and not y), sum(1 for x, y in pairs if y and not x)
 
 

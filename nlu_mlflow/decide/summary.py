@@ -49,6 +49,9 @@ class RunFacts:
     champion: ChampionFacts | None
     policy: Mapping[str, object]
     selection_reasons: Mapping[str, str]
+    failed: Sequence[tuple[str, str]] = ()  # (config, reason) of candidates that did not train or score
+    moved: bool = False  # production was moved (False before the move, and for every other decision)
+    rechecks: int = 0  # times production changed under the run and the decision was made again
 
     @property
     def label(self) -> str:
@@ -97,8 +100,56 @@ def summary(facts: RunFacts, decided_at: str | None = None) -> dict:
         "checks": decision.to_dict()["checks"] if decision else [],
         "deltas": dict(decision.deltas) if decision else {},
         "selection": dict(facts.selection_reasons),
+        "failed_candidates": [{"config": name, "reason": why} for name, why in facts.failed],
+        "production_moved": facts.moved,
+        "rechecks": facts.rechecks,
         "decided_at": decided_at or now_iso(),
     }
+
+
+def failure(run_id: str | None, tracking_uri: str | None, model_name: str, error: str, at: str | None = None):
+    """The summary of a run that stopped before it decided (cron must never read last night's success)."""
+    return {
+        "decision": c.DECISION_FAILED,
+        "message": error,
+        "error": error,
+        "run_id": run_id,
+        "tracking_uri": tracking_uri,
+        "model_name": model_name,
+        "production_moved": False,
+        "decided_at": at or now_iso(),
+    }
+
+
+def run_name(facts: RunFacts | None, day: str, error: str | None = None) -> str:
+    """What the parent run is called in the MLflow UI, e.g. ``2026-12-02 promoted v7 (diet)``."""
+    if facts is None or error is not None:
+        return f"{day} failed"
+    candidate = facts.candidate
+    if candidate is None or candidate.version is None:
+        return f"{day} nothing registered"
+    what = f"v{candidate.version} ({candidate.config})"
+    if facts.promoted:
+        return f"{day} promoted {what}"
+    kept = f"kept v{facts.champion.version}" if facts.champion else "kept none"
+    return f"{day} {kept}; {what} not promoted"
+
+
+def version_description(facts: RunFacts, primary_metric: str) -> str:
+    """Markdown shown on the version's page: config, key metrics, decision and why."""
+    candidate = facts.candidate
+    metrics = [
+        f"{k} {candidate.metrics[k]:.4f}"
+        for k in c.KEY_METRICS
+        if k in candidate.metrics and "seconds" not in k
+    ]
+    lines = [
+        f"**Config**: {candidate.config} (run {candidate.run_id})",
+        f"**Scores** ({primary_metric} first): " + ", ".join(metrics),
+        f"**Decision** ({facts.label}): {facts.message}",
+    ]
+    reasons = facts.decision.reasons if facts.decision else []
+    return "\n\n".join(lines) + ("\n\n" + "\n".join(f"- {r}" for r in reasons) if reasons else "")
 
 
 def run_tags(facts: RunFacts) -> dict[str, str]:
@@ -129,7 +180,7 @@ def version_tags(facts: RunFacts, at: str | None = None) -> dict[str, dict[str, 
     }
     if champion:
         tags[c.TAG_CHAMPION_VERSION] = champion.version
-    if facts.promoted:
+    if facts.promoted and facts.moved:
         tags[c.TAG_PROMOTED_AT] = at or now_iso()
     result = {candidate.version: tags}
     if champion:

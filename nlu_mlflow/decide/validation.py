@@ -67,12 +67,18 @@ def _spaces(text: str) -> str:
     return " ".join(text.split())
 
 
-def conflicting_texts(data: Examples) -> list[str]:
-    """The same text (ignoring runs of spaces) under two intents: an error."""
+def conflicting_texts(data: Examples, as_warning: bool = False) -> list[str]:
+    """The same text (ignoring runs of spaces) under two intents: an error, or (``as_warning``, a project
+    run) a warning as in ``rasa data validate``; either way the sentence says how to proceed."""
     seen = _texts_by_intent(data, _spaces)
+    fix = (
+        "Rasa trains on both labels (it only warns); keep it under one intent, or pass --no-allow-conflicts "
+        "to stop on this"
+        if as_warning
+        else "keep it under one intent only, or pass --allow-conflicts to train with it (Rasa only warns)"
+    )
     return [
-        f"example '{text}' is labelled with two intents ({_where(intents)}); keep it under one intent only, "
-        "or pass --allow-conflicts to train with it (Rasa only warns)."
+        f"example '{text}' is labelled with two intents ({_where(intents)}); {fix}."
         for text, intents in sorted(seen.items())
         if len(intents) > 1
     ]

@@ -40,3 +40,14 @@ def archive_model_id(archive: Path) -> str | None:
         except KeyError:
             return None
         return json.load(member).get("model_id") if member else None
+
+
+def archive_training_type(archive: Path) -> str | None:
+    """What Rasa trained into an archive: ``"nlu"``, ``"core"`` or ``"both"`` (a whole assistant)."""
+    with tarfile.open(archive, "r:gz") as tar:
+        try:
+            member = tar.extractfile(ARCHIVE_METADATA)
+        except KeyError:
+            return None
+        value = json.load(member).get("training_type") if member else None
+    return {1: "nlu", 2: "core", 3: "both", 4: "end_to_end"}.get(value, str(value).lower() if value else None)

@@ -19,14 +19,13 @@ shapes round differently): confidences differ by about 1e-7 (entity confidences 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 
 import numpy as np
 
 from nlu_mlflow.console import library_output
-from nlu_mlflow.rasa import patches
+from nlu_mlflow.rasa import aio, patches
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +134,7 @@ def get_eval_data(processor, test_data) -> tuple[list, list, list]:
     logger.info("Batched evaluation path: parsing %d test examples in one pass.", len(examples))
     parses = parse_texts(processor, [e.get(TEXT) for e in examples])
     with library_output():  # Rasa's progress bar over the test examples
-        return asyncio.run(rasa_get_eval_data(_ParsedMessages(processor.model_metadata, parses), test_data))
+        return aio.run(rasa_get_eval_data(_ParsedMessages(processor.model_metadata, parses), test_data))
 
 
 def parse_texts(processor, texts: Sequence[str]) -> list[dict]:

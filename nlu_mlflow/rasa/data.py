@@ -43,7 +43,9 @@ class NluData:
 
     @functools.cached_property
     def digest(self) -> str:
-        return examples_digest(self.examples)
+        """Everything training reads: examples, synonyms, regexes, lookup tables and responses, in any
+        order or file layout (Rasa's own fingerprint, 16 hex chars)."""
+        return self.training_data.fingerprint()[:16]
 
     @functools.cached_property
     def frame(self) -> pd.DataFrame:
@@ -138,14 +140,15 @@ def _nlu_part(path: Path, files: list[Path]) -> list[Path]:
     return nlu
 
 
-def load_nlu(path: Path | str) -> NluData:
-    """Load a Rasa NLU file or folder; every file is read on its own so errors can name it.
+def load_nlu(path: Path | str, files: list[Path] | None = None) -> NluData:
+    """Load a Rasa NLU file or folder (or the given ``files``, reported as ``path``); every file is read on
+    its own so errors can name it.
 
     Stories and rules files in a project's data folder are recognised and left out (they are valid
     Rasa data, only not NLU data).
     """
     path = Path(path)
-    files = _nlu_part(path, nlu_files(path))
+    files = _nlu_part(path, files if files is not None else nlu_files(path))
     parts = tuple((str(f), load_file(f)) for f in files)
     datas = [d for _, d in parts]
     merged = datas[0].merge(*datas[1:]) if len(datas) > 1 else datas[0]
@@ -183,6 +186,18 @@ def examples_digest(messages: list) -> str:
     """Content digest independent of file layout and order (16 hex chars of SHA-256)."""
     records = sorted(json.dumps(example_record(m), sort_keys=True, default=str) for m in messages)
     return hashlib.sha256("\n".join(records).encode("utf-8")).hexdigest()[:16]
+
+
+def example_keys(messages: list) -> list[str]:
+    """Each example's identity, for pairing two models' results example by example whatever the order:
+    its content digest (text, intent, entities), plus ``#n`` for the n-th repeat of the same example."""
+    seen: dict[str, int] = {}
+    keys = []
+    for message in messages:
+        digest = examples_digest([message])
+        seen[digest] = seen.get(digest, 0) + 1
+        keys.append(digest if seen[digest] == 1 else f"{digest}#{seen[digest]}")
+    return keys
 
 
 def examples_frame(messages: list) -> pd.DataFrame:

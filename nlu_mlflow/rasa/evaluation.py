@@ -7,7 +7,6 @@ only adds the fixed metric names and a per-example table.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from dataclasses import dataclass
@@ -17,7 +16,10 @@ import pandas as pd
 
 from nlu_mlflow.console import library_output
 from nlu_mlflow.decide import metrics as m
-from nlu_mlflow.rasa.data import NluData
+from nlu_mlflow.rasa import aio
+from nlu_mlflow.rasa.data import NluData, example_keys
+
+EXAMPLE_KEY = "example_key"  # the predictions table's column naming each example (``data.example_keys``)
 
 
 @dataclass(frozen=True)
@@ -29,11 +31,15 @@ class Evaluation:
     seconds: float
 
 
-def load_processor(archive: Path):
-    """Load a model archive like ``rasa test nlu`` does, without its load-time training (``fast_load``)."""
+def load_agent(archive: Path):
+    """Load a model archive like ``rasa test`` does, without its load-time training (``fast_load``)."""
     from nlu_mlflow.rasa import fast_load
 
-    return fast_load.load_processor(archive)
+    return fast_load.load_agent(archive)
+
+
+def load_processor(archive: Path):
+    return load_agent(archive).processor
 
 
 def predict(processor, test: NluData) -> tuple[list, list, list]:
@@ -45,7 +51,7 @@ def predict(processor, test: NluData) -> tuple[list, list, list]:
     if batched.supports(processor):
         return batched.get_eval_data(processor, test.training_data)
     with library_output():  # Rasa's progress bar over the test examples
-        return asyncio.run(get_eval_data(processor, test.training_data))
+        return aio.run(get_eval_data(processor, test.training_data))
 
 
 def active_extractors(entity_results: list) -> set[str]:
@@ -71,6 +77,17 @@ def rasa_reports(
     return intents, entities
 
 
+def response_selection_report(results: list, out_dir: Path, plots: bool = True) -> dict | None:
+    """Rasa's ``evaluate_response_selections`` (as ``rasa test nlu`` runs it when a test example has a
+    retrieval intent); None when none has."""
+    from rasa.nlu.test import evaluate_response_selections
+
+    if not any(r.intent_response_key_target for r in results):
+        return None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return evaluate_response_selections(results, str(out_dir), True, True, not plots, report_as_dict=True)
+
+
 def report_contents(eval_data: tuple, out_dir: Path) -> dict:
     """Rasa's intent and entity reports (as dicts) plus every JSON file Rasa wrote for them, without
     plots: what two evaluations of the same test set are compared on (``batched.differences``)."""
@@ -85,12 +102,18 @@ def report_contents(eval_data: tuple, out_dir: Path) -> dict:
 def evaluate(processor, test: NluData, pipeline_extractors: list[str], out_dir: Path) -> Evaluation:
     """Score ``processor`` on ``test``; reports are written to ``out_dir``."""
     started = time.perf_counter()
-    intent_results, _, entity_results = predict(processor, test)
+    intent_results, selection_results, entity_results = predict(processor, test)
     intents, entities = rasa_reports(intent_results, entity_results, out_dir)
     main = m.main_extractor(pipeline_extractors, set(entities))
     scores = m.intent_metrics(intents["report"], intents["accuracy"])
     scores.update(m.entity_metrics({k: v["report"] for k, v in entities.items()}, main))
-    table = predictions_table(intent_results, entity_results, main)
+    selection = response_selection_report(selection_results, out_dir)
+    if selection:
+        scores.update(m.response_selection_metrics(selection["report"], selection["accuracy"]))
+    table = predictions_table(intent_results, entity_results, main, selection_results)
+    keys = example_keys(test.training_data.nlu_examples)  # the examples get_eval_data went through
+    if len(keys) == len(table):
+        table.insert(0, EXAMPLE_KEY, keys)
     return Evaluation(scores, table, out_dir, main, time.perf_counter() - started)
 
 
@@ -105,9 +128,13 @@ def _spans(entities: list[dict], extractor: str | None = None) -> list[dict]:
     )
 
 
-def predictions_table(intent_results: list, entity_results: list, extractor: str | None) -> pd.DataFrame:
-    """One row per test example: expected vs predicted intent and (main extractor's) entities."""
+def predictions_table(
+    intent_results: list, entity_results: list, extractor: str | None, selection_results: list = ()
+) -> pd.DataFrame:
+    """One row per test example: expected vs predicted intent, (main extractor's) entities and, for
+    retrieval intents, the response key."""
     rows = []
+    selections = {i: r for i, r in enumerate(selection_results) if r.intent_response_key_target}
     for i, result in enumerate(intent_results):
         row = {
             "text": result.message,
@@ -125,5 +152,8 @@ def predictions_table(intent_results: list, entity_results: list, extractor: str
             row["entities_correct"] = [[e[k] for k in key] for e in expected] == [
                 [e[k] for k in key] for e in predicted
             ]
+        if i in selections:
+            row["response_key"] = selections[i].intent_response_key_target
+            row["predicted_response_key"] = selections[i].intent_response_key_prediction
         rows.append(row)
     return pd.DataFrame(rows)

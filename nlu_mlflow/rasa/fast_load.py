@@ -109,8 +109,8 @@ def enabled() -> Iterator[None]:
                 _crf_memo.clear()
 
 
-def load_processor(archive: Path):
-    """``Agent.load(archive).processor``, loaded for prediction only; the archive is checked first
+def load_agent(archive: Path):
+    """``Agent.load(archive)``, loaded for prediction only; the archive is checked first
     (``archive.check_archive``), whoever wrote it: a candidate, the production model, a download."""
     from rasa.core.agent import Agent
 
@@ -119,4 +119,9 @@ def load_processor(archive: Path):
     check_archive(Path(archive))
 
     with enabled():
-        return Agent.load(model_path=str(archive)).processor
+        return Agent.load(model_path=str(archive))
+
+
+def load_processor(archive: Path):
+    """``Agent.load(archive).processor``, loaded for prediction only (see ``load_agent``)."""
+    return load_agent(archive).processor

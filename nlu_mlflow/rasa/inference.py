@@ -7,12 +7,12 @@ inside one event loop, so a batch costs one loop start-up, not one per text.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
+
+from nlu_mlflow.rasa import aio
 
 TEXT_COLUMN = "text"
 OUTPUT_COLUMNS = ("intent", "confidence", "entities", "intent_ranking")
@@ -23,7 +23,7 @@ def parse_texts(processor, texts: Sequence[str]) -> list[dict]:
     """Rasa's parse result for each text, in input order, from one event loop.
 
     When the caller already runs an event loop (Jupyter, an async server), the batch runs in a
-    worker thread with its own loop, because ``asyncio.run`` cannot nest.
+    worker thread with its own loop (``aio.run``).
     """
     texts = list(texts)
     if not texts:
@@ -32,12 +32,7 @@ def parse_texts(processor, texts: Sequence[str]) -> list[dict]:
 
     if batched.unsupported_reason(processor) is None:  # same parses, the whole batch through the graph once
         return batched.parse_texts(processor, texts)
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(_parse_all(processor, texts))
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rasa-parse") as pool:
-        return pool.submit(asyncio.run, _parse_all(processor, texts)).result()
+    return aio.run(_parse_all(processor, texts))
 
 
 async def _parse_all(processor, texts: list[str]) -> list[dict]:

@@ -13,6 +13,8 @@ import yaml
 from nlu_mlflow.errors import InputError
 
 CONFIG_SUFFIXES = (".yml", ".yaml")
+PROJECT_CANDIDATE = "project"  # run name of a project's own config.yml
+RESPONSE_SELECTOR = "ResponseSelector"
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,10 @@ class PipelineConfig:
     @property
     def pipeline(self) -> list[dict]:
         return self.config.get("pipeline") or []
+
+    @property
+    def policies(self) -> list[dict]:
+        return self.config.get("policies") or []
 
     def component_names(self) -> list[str]:
         return [c["name"] for c in self.pipeline]
@@ -47,8 +53,14 @@ def discover(configs: Path) -> list[Path]:
     return files
 
 
-def load(path: Path, epochs: int | None = None, seed: int | None = None) -> PipelineConfig:
-    """Read and check one config; apply the epoch cap and the seed."""
+def load(
+    path: Path,
+    epochs: int | None = None,
+    seed: int | None = None,
+    project: ProjectConfig | None = None,
+    name: str | None = None,
+) -> PipelineConfig:
+    """Read and check one config; combine it with a ``project``; apply the epoch cap and the seed."""
     try:
         config = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -59,22 +71,84 @@ def load(path: Path, epochs: int | None = None, seed: int | None = None) -> Pipe
         raise InputError(
             f"{path}: no `pipeline:` list; add one, e.g. `pipeline: [{{name: WhitespaceTokenizer}}]`."
         )
+    if project is not None:
+        config = for_project(config, project)
     problems = [p for i, c in enumerate(config["pipeline"]) if (p := _component_problem(path, i, c))]
+    problems += _policy_problems(path, config.get("policies"))
     if problems:
         raise InputError(problems)
     config = cap_epochs(config, epochs) if epochs else config
     config = with_seed(config, seed) if seed is not None else config
-    return PipelineConfig(path.stem, path, config)
+    return PipelineConfig(name or path.stem, path, config)
 
 
-def load_all(configs: Path, epochs: int | None = None, seed: int | None = None) -> list[PipelineConfig]:
-    loaded = [load(p, epochs, seed) for p in discover(configs)]
+def load_all(
+    configs: Path | None,
+    epochs: int | None = None,
+    seed: int | None = None,
+    project: ProjectConfig | None = None,
+) -> list[PipelineConfig]:
+    """The configs to train: every file of ``configs`` and, for a project, the project's own config
+    (run name ``project``). A project's policies (and ResponseSelector) join every pipeline of ``configs``."""
+    loaded = [load(p, epochs, seed, project) for p in discover(configs)] if configs else []
+    if project is not None and project.path is not None:
+        loaded.insert(0, load(project.path, epochs, seed, name=PROJECT_CANDIDATE))
     names = [c.name for c in loaded]
     if len(set(names)) != len(names):
         raise InputError(
-            f"{configs}: two configs share a file name stem; rename one (run names must differ)."
+            f"{configs}: two configs share the name {_duplicate(names)!r} (a file stem, or "
+            f"'{PROJECT_CANDIDATE}' for the project's own config); rename one (run names must differ)."
         )
+    if not loaded:
+        raise InputError("no config to train: pass --configs, or a --project with a config.yml.")
     return loaded
+
+
+def _duplicate(names: list[str]) -> str:
+    return next(n for n in names if names.count(n) > 1)
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """What a Rasa project adds to the pipelines of ``configs/``: its config file, its dialogue policies
+    (None: Rasa chooses them, as ``rasa train`` does for a config without ``policies:``), and the
+    ResponseSelectors its retrieval intents need."""
+
+    path: Path | None  # the project's config.yml; None leaves it out of the candidates
+    policies: list[dict] | None
+    retrieval_intents: tuple[str, ...] = ()
+    response_selectors: tuple[dict, ...] = ()  # the project's own, copied to pipelines without one
+
+
+def for_project(config: dict, project: ProjectConfig) -> dict:
+    """``config`` trained as a whole assistant of ``project``: with its policies and, when the project has
+    retrieval intents and the pipeline no ResponseSelector, the project's ResponseSelector(s)."""
+    combined = copy.deepcopy(config)
+    if project.policies is not None and "policies" not in combined:
+        combined["policies"] = copy.deepcopy(project.policies)
+    has_selector = any(c.get("name") == RESPONSE_SELECTOR for c in combined["pipeline"])
+    if project.retrieval_intents and not has_selector:
+        selectors = project.response_selectors or ({"name": RESPONSE_SELECTOR},)
+        combined["pipeline"] += [copy.deepcopy(dict(s)) for s in selectors]
+    return combined
+
+
+def _policy_problems(path: Path, policies: object) -> list[str]:
+    if policies is None:
+        return []
+    if not isinstance(policies, list):
+        return [f"{path}: `policies:` must be a list of {{name: ...}} items; fix it."]
+    problems = []
+    for index, policy in enumerate(policies):
+        if not isinstance(policy, dict) or not isinstance(policy.get("name"), str):
+            problems.append(f"{path}: policy item {index + 1} has no `name:`; give every policy a name.")
+        elif component_class(policy["name"]) is None:
+            close = difflib.get_close_matches(policy["name"], known_components(), n=1)
+            hint = (
+                f"did you mean '{close[0]}'?" if close else "use a Rasa policy name or a dotted import path"
+            )
+            problems.append(f"{path}: unknown policy '{policy['name']}' (policy item {index + 1}); {hint}")
+    return problems
 
 
 def known_components() -> dict[str, type]:
@@ -115,10 +189,16 @@ def default_epochs(name: str) -> int | None:
     return default_config(name).get("epochs")
 
 
+def _steps(config: dict) -> list[dict]:
+    """Pipeline components and policies, the things that take options."""
+    return list(config.get("pipeline") or []) + list(config.get("policies") or [])
+
+
 def with_seed(config: dict, seed: int) -> dict:
-    """A copy of ``config`` where components with a ``random_seed`` option and none set use ``seed``."""
+    """A copy of ``config`` where components and policies with a ``random_seed`` option and none set use
+    ``seed``."""
     seeded = copy.deepcopy(config)
-    for component in seeded["pipeline"]:
+    for component in _steps(seeded):
         if "random_seed" in default_config(component["name"]) and component.get("random_seed") is None:
             component["random_seed"] = seed
     return seeded
@@ -129,7 +209,7 @@ def cap_epochs(config: dict, cap: int) -> dict:
     if cap < 1:
         raise InputError(f"--epochs {cap}: must be at least 1.")
     capped = copy.deepcopy(config)
-    for component in capped["pipeline"]:
+    for component in _steps(capped):
         epochs = component.get("epochs", default_epochs(component["name"]))
         if epochs is not None:
             component["epochs"] = min(int(epochs), cap)
@@ -137,14 +217,15 @@ def cap_epochs(config: dict, cap: int) -> dict:
 
 
 def flatten(config: PipelineConfig) -> dict[str, str]:
-    """MLflow params for a pipeline: ``pipeline.03.DIETClassifier.epochs -> 5``."""
+    """MLflow params: ``pipeline.03.DIETClassifier.epochs -> 5``, ``policies.01.TEDPolicy.epochs -> 5``."""
     params = {"language": str(config.config.get("language", ""))}
-    for index, component in enumerate(config.pipeline):
-        prefix = f"pipeline.{index:02d}"
-        params[prefix] = component["name"]
-        for key, value in component.items():
-            if key != "name":
-                params[f"{prefix}.{component['name']}.{key}"] = str(value)
+    for section, steps in (("pipeline", config.pipeline), ("policies", config.policies)):
+        for index, component in enumerate(steps):
+            prefix = f"{section}.{index:02d}"
+            params[prefix] = component["name"]
+            for key, value in component.items():
+                if key != "name":
+                    params[f"{prefix}.{component['name']}.{key}"] = str(value)
     return params
 
 

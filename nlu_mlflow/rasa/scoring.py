@@ -1,4 +1,5 @@
-"""Score one Rasa model archive: held-out evaluation plus the critical-utterance suite.
+"""Score one Rasa model archive: held-out NLU evaluation, the critical-utterance suite and, for a whole
+assistant, the test conversations.
 
 Used alike for every candidate and for the production model, so both are measured the same way.
 """
@@ -10,33 +11,52 @@ from pathlib import Path
 
 from nlu_mlflow.decide import critical_score
 from nlu_mlflow.decide.critical_suite import CriticalSuite
-from nlu_mlflow.rasa import evaluation, inference, runtime
+from nlu_mlflow.rasa import conversations, evaluation, inference, runtime
 from nlu_mlflow.rasa.data import NluData
+from nlu_mlflow.rasa.project import StagedTests
 
 
 @dataclass(frozen=True, eq=False)
 class ModelScores:
     evaluation: evaluation.Evaluation
     critical: critical_score.CriticalResult | None
+    conversations: conversations.ConversationResults | None = None
 
     @property
     def metrics(self) -> dict[str, float]:
         extra = self.critical.metrics() if self.critical else {}
-        return {**self.evaluation.metrics, **extra}
+        dialogue = self.conversations.metrics if self.conversations else {}
+        return {**self.evaluation.metrics, **extra, **dialogue}
 
     @property
-    def correct(self) -> tuple[bool, ...]:
-        return tuple(bool(x) for x in self.evaluation.predictions["intent_correct"])
+    def correct(self) -> dict[str, bool]:
+        """Per test example (by identity, ``data.example_keys``): was its intent predicted right."""
+        table = self.evaluation.predictions
+        if evaluation.EXAMPLE_KEY not in table:
+            return {str(i): bool(x) for i, x in enumerate(table["intent_correct"])}
+        return {
+            k: bool(x) for k, x in zip(table[evaluation.EXAMPLE_KEY], table["intent_correct"], strict=True)
+        }
 
 
 def score_archive(
-    archive: Path, test: NluData, suite: CriticalSuite | None, extractors: list[str], out_dir: Path
+    archive: Path,
+    test: NluData,
+    suite: CriticalSuite | None,
+    extractors: list[str],
+    out_dir: Path,
+    tests: StagedTests | None = None,
 ) -> ModelScores:
-    processor = evaluation.load_processor(archive)
+    """Score ``archive`` on ``test``, the ``suite`` and (a whole assistant only) the test conversations."""
+    agent = evaluation.load_agent(archive)
+    processor = agent.processor
     result = evaluation.evaluate(processor, test, extractors, out_dir)
     critical_result = None
     if suite is not None:
         critical_result = critical_score.score(suite, inference.parse_texts(processor, suite.texts()))
-    del processor
+    dialogue = None
+    if tests is not None and conversations.has_core(agent):
+        dialogue = conversations.evaluate(agent, tests.folder, out_dir, tests.sources)
+    del processor, agent
     runtime.release_memory()  # the model's graphs, Keras state and the freed heap go back now
-    return ModelScores(result, critical_result)
+    return ModelScores(result, critical_result, dialogue)

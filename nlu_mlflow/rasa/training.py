@@ -1,4 +1,6 @@
-"""Train one Rasa NLU pipeline in this process through Rasa's public training API."""
+"""Train one Rasa config in this process through Rasa's public training API: an NLU model
+(``train_nlu``), or with a project's domain and stories a whole assistant, NLU and dialogue policies
+(``rasa.model_training.train``, what ``rasa train`` runs)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from pathlib import Path
 
 from nlu_mlflow.console import library_output
 from nlu_mlflow.rasa.pipelines import PipelineConfig
+from nlu_mlflow.rasa.project import Project
 
 
 @dataclass(frozen=True)
@@ -31,24 +34,32 @@ def train(
     work_dir: Path,
     finetune_from: Path | None = None,
     epoch_fraction: float = 1.0,
+    project: Project | None = None,
 ) -> TrainedModel:
-    """Train ``config`` on ``train_yaml``; the archive lands in ``work_dir``. With ``finetune_from`` (an
-    archive Rasa can fine-tune, see ``finetune.finetune_problem``) training starts from its weights and runs
-    ``epoch_fraction`` of the configured epochs."""
+    """Train ``config`` on ``train_yaml``; the archive lands in ``work_dir``. With a ``project`` that has
+    stories, a whole assistant is trained (its domain, stories and rules with ``train_yaml`` as the NLU
+    part). With ``finetune_from`` (an archive Rasa can fine-tune, see ``finetune.finetune_problem``)
+    training starts from its weights and runs ``epoch_fraction`` of the configured epochs."""
+    from rasa.model_training import train as train_full
     from rasa.model_training import train_nlu
 
     work_dir.mkdir(parents=True, exist_ok=True)
     config_file = config.write(work_dir / f"{config.name}.config.yml")
+    common = {
+        "output": str(work_dir),
+        "fixed_model_name": config.name,
+        "model_to_finetune": str(finetune_from) if finetune_from else None,
+        "finetuning_epoch_fraction": epoch_fraction,
+    }
     started = time.perf_counter()
     with library_output():  # Rasa's "Your Rasa model is trained and saved at ..." banner
-        archive = train_nlu(
-            config=str(config_file),
-            nlu_data=str(train_yaml),
-            output=str(work_dir),
-            fixed_model_name=config.name,
-            model_to_finetune=str(finetune_from) if finetune_from else None,
-            finetuning_epoch_fraction=epoch_fraction,
-        )
+        if project is not None and project.has_core:
+            files = [str(train_yaml), *map(str, project.stage_training_files(work_dir))]
+            domain = str(project.domain_path)
+            archive = train_full(domain=domain, config=str(config_file), training_files=files, **common).model
+        else:
+            domain = str(project.domain_path) if project is not None else None
+            archive = train_nlu(config=str(config_file), nlu_data=str(train_yaml), domain=domain, **common)
     seconds = time.perf_counter() - started
     if not archive or not Path(archive).is_file():
         raise TrainingFailed(f"{config.path}: Rasa finished training without writing a model archive.")

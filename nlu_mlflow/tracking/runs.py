@@ -30,6 +30,15 @@ def bound_http_retries() -> None:
         os.environ.setdefault(name, value)
 
 
+def active_run_id() -> str | None:
+    run = mlflow.active_run()
+    return run.info.run_id if run else None
+
+
+def tracking_uri() -> str:
+    return mlflow.get_tracking_uri()
+
+
 def use_tracking_uri(uri: str) -> None:
     """Point MLflow at ``uri`` without creating an experiment (commands that only read or register)."""
     mlflow.set_tracking_uri(checked_uri(uri))
@@ -145,8 +154,9 @@ def log_metrics(metrics: dict[str, float]) -> None:
 @translated()
 def log_dataset(frame: pd.DataFrame, source: str, name: str, digest: str, context: str) -> None:
     """Log NLU examples as an MLflow dataset input (shown in the run's Datasets panel)."""
+    targets = "intent" if "intent" in frame.columns else None
     dataset = mlflow.data.from_pandas(
-        frame, source=redact_text(source), name=name, targets="intent", digest=digest
+        frame, source=redact_text(source), name=name, targets=targets, digest=digest
     )
     mlflow.log_input(dataset, context=context)
 
@@ -187,6 +197,12 @@ def set_run_tags(run_id: str, tags: dict[str, str]) -> None:
 def log_artifact_to(run_id: str, path: Path, artifact_path: str | None = None) -> None:
     """Log a file into a run that need not be the active one (e.g. a plot drawn after its run ended)."""
     mlflow.MlflowClient().log_artifact(run_id, str(path), artifact_path)
+
+
+@translated()
+def set_run_name(name: str) -> None:
+    """Rename the active run (what the MLflow UI lists)."""
+    mlflow.set_tag("mlflow.runName", redact_text(name))
 
 
 @translated()

@@ -1,73 +1,153 @@
-"""One candidate: train a pipeline, score it on the test data and the critical suite, log a child run."""
+"""One candidate: train a config, score it on the test data, the critical suite and the test conversations,
+log a child run.
+
+What the parent needs of a candidate (``Candidate``) is also written to the child run as ``candidate.json``
+with the scores record beside it, so a candidate trained in another process or on another machine reports
+exactly what an in-process one does. A candidate that fails to train or evaluate becomes a FAILED child run
+with the reason (``FailedCandidate``); the workflow goes on with the others.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from nlu_mlflow import constants as c
-from nlu_mlflow.rasa import finetune, pipelines, plots, scoring, training
-from nlu_mlflow.tracking import models, runs
+from nlu_mlflow.decide import score_record
+from nlu_mlflow.decide.redact import redact_text
+from nlu_mlflow.decide.summary import now_iso
+from nlu_mlflow.rasa import finetune, pipelines, scoring, training
+from nlu_mlflow.rasa.project import StagedTests
+from nlu_mlflow.tracking import models, runs, score_cache
+from nlu_mlflow.tracking.errors import TrackingError
 from nlu_mlflow.workflow.inputs import Inputs
 from nlu_mlflow.workflow.settings import WorkflowSettings
 
 logger = logging.getLogger("nlu_mlflow")
 
+CANDIDATE_RECORD = "candidate.json"
+
 
 @dataclass(frozen=True, eq=False)
 class Candidate:
+    """A trained and scored config, as selection, registration and the decision read it."""
+
     name: str
     run_id: str
     model_uri: str
     extractors: list[str]
-    scores: scoring.ModelScores
-    train_seconds: float
-    size_mb: float
+    metrics: dict[str, float]
+    correct: dict[str, bool]  # per test example (by identity): intent predicted right
+    has_core: bool = False  # a whole assistant (NLU + dialogue policies)
+    config_digest: str = ""
+    critical_table: pd.DataFrame | None = field(default=None, repr=False)
 
-    @property
-    def metrics(self) -> dict[str, float]:
+    def to_record(self) -> dict:
         return {
-            **self.scores.metrics,
-            c.TRAIN_SECONDS: self.train_seconds,
-            c.MODEL_SIZE_MB: self.size_mb,
-            c.EVAL_SECONDS: self.scores.evaluation.seconds,
+            "name": self.name,
+            "run_id": self.run_id,
+            "model_uri": self.model_uri,
+            "extractors": self.extractors,
+            "has_core": self.has_core,
+            "config_digest": self.config_digest,
         }
 
+    @classmethod
+    def from_records(
+        cls, record: dict, scores: dict, critical_table: pd.DataFrame | None = None
+    ) -> Candidate:
+        """A candidate from its ``candidate.json`` and scores record (e.g. logged by another process)."""
+        rescored = score_record.scores(scores)
+        return cls(
+            record["name"], record["run_id"], record["model_uri"], list(record["extractors"]),
+            dict(rescored.metrics), dict(rescored.correct or {}), bool(record.get("has_core")),
+            record.get("config_digest", ""), critical_table,
+        )  # fmt: skip
 
-def run_candidate(
-    config: pipelines.PipelineConfig,
-    inputs: Inputs,
-    settings: WorkflowSettings,
-    train_yaml: Path,
-    work: Path,
-    env_tags: dict[str, str],
-    helper: plots.PlotHelper,
-) -> Candidate:
-    """Train, evaluate and log ``config`` in a child run of the active run."""
-    with runs.candidate_run(config.name, env_tags) as run:
-        runs.log_params(candidate_params(config, inputs, settings))
-        log_datasets(inputs)
-        trained = training.train(config, train_yaml, work)
-        logger.info("  %s: trained in %.1f s; evaluating", config.name, trained.seconds)
-        extractors = pipelines.entity_extractors(config)
-        with helper.capture(run.info.run_id, c.ARTIFACT_REPORTS):
-            scores = scoring.score_archive(
-                trained.archive, inputs.test, inputs.suite, extractors, work / "reports"
-            )
-        _log_scores(scores, config, work)
-        model_uri = models.log_model(trained.archive).model_uri
-        candidate = Candidate(
-            config.name, run.info.run_id, model_uri, extractors, scores, trained.seconds, trained.size_mb
+
+@dataclass(frozen=True)
+class FailedCandidate:
+    name: str
+    run_id: str | None
+    reason: str
+
+
+class CandidateFailed(RuntimeError):
+    def __init__(self, failed: FailedCandidate):
+        super().__init__(failed.reason)
+        self.failed = failed
+
+
+@dataclass(frozen=True, eq=False)
+class CandidateInputs:
+    """What every candidate of one workflow run shares."""
+
+    inputs: Inputs
+    settings: WorkflowSettings
+    train_yaml: Path
+    tests: StagedTests | None
+    env_tags: dict[str, str]
+
+
+def run_candidate(config: pipelines.PipelineConfig, shared: CandidateInputs, work: Path, helper) -> Candidate:
+    """Train, evaluate and log ``config`` in a child run of the active run. A failure of Rasa's (training,
+    loading, evaluating) tags the child run with the reason, ends it FAILED and raises ``CandidateFailed``."""
+    with runs.candidate_run(config.name, shared.env_tags) as run:
+        try:
+            return _train_and_score(config, shared, work, helper, run.info.run_id)
+        except TrackingError:
+            raise  # the store failed, not the candidate: the workflow stops
+        except Exception as error:
+            reason = redact_text(f"{type(error).__name__}: {error}")[: c.MAX_TAG_LENGTH]
+            logger.error("  %s: failed (%s); the other candidates go on", config.name, reason)
+            runs.set_tags({c.TAG_ERROR: reason})
+            raise CandidateFailed(FailedCandidate(config.name, run.info.run_id, reason)) from error
+
+
+def _train_and_score(config, shared: CandidateInputs, work: Path, helper, run_id: str) -> Candidate:
+    inputs, settings = shared.inputs, shared.settings
+    runs.log_params(candidate_params(config, inputs, settings))
+    log_datasets(inputs)
+    trained = training.train(config, shared.train_yaml, work, project=inputs.project)
+    logger.info("  %s: trained in %.1f s; evaluating", config.name, trained.seconds)
+    extractors = pipelines.entity_extractors(config)
+    with helper.capture(run_id, c.ARTIFACT_REPORTS):
+        scores = scoring.score_archive(
+            trained.archive, inputs.test, inputs.suite, extractors, work / "reports", shared.tests
         )
-        runs.log_metrics(candidate.metrics)
-        logger.info(
-            "  %s: %s = %.4f",
-            config.name,
-            settings.primary_metric,
-            candidate.metrics.get(settings.primary_metric, 0),
-        )
-        return candidate
+    _log_scores(scores, config, work)
+    model_uri = models.log_model(trained.archive).model_uri
+    metrics = {
+        **scores.metrics,
+        c.TRAIN_SECONDS: trained.seconds,
+        c.MODEL_SIZE_MB: trained.size_mb,
+        c.EVAL_SECONDS: scores.evaluation.seconds,
+    }
+    candidate = Candidate(
+        config.name, run_id, model_uri, extractors, metrics, scores.correct,
+        scores.conversations is not None or bool(inputs.has_core), finetune.config_digest(config),
+        scores.critical.table if scores.critical else None,
+    )  # fmt: skip
+    runs.log_metrics(metrics)
+    save_records(candidate, inputs, run_id)
+    logger.info(
+        "  %s: %s = %.4f", config.name, settings.primary_metric, metrics.get(settings.primary_metric, 0)
+    )
+    return candidate
+
+
+def save_records(candidate: Candidate, inputs: Inputs, run_id: str) -> None:
+    """``candidate.json`` and the scores record in the candidate's run: what the parent reads."""
+    from nlu_mlflow.workflow.champion import cache_key
+
+    record = score_record.record(
+        candidate.metrics, candidate.correct, inputs.intent_support, inputs.score_digests, now_iso()
+    )
+    score_cache.save(run_id, cache_key(inputs), record)
+    runs.log_json(candidate.to_record(), CANDIDATE_RECORD)
 
 
 def _log_scores(scores: scoring.ModelScores, config: pipelines.PipelineConfig, work: Path) -> None:
@@ -76,6 +156,8 @@ def _log_scores(scores: scoring.ModelScores, config: pipelines.PipelineConfig, w
     runs.log_table(scores.evaluation.predictions, c.ARTIFACT_PREDICTIONS_TABLE)
     if scores.critical is not None:
         runs.log_table(scores.critical.table, c.ARTIFACT_CRITICAL_TABLE)
+    if scores.conversations is not None:
+        runs.log_table(scores.conversations.table, c.ARTIFACT_CONVERSATIONS_TABLE)
 
 
 def candidate_params(config: pipelines.PipelineConfig, inputs: Inputs, settings: WorkflowSettings) -> dict:
@@ -83,14 +165,50 @@ def candidate_params(config: pipelines.PipelineConfig, inputs: Inputs, settings:
         **pipelines.flatten(config),
         "config_file": config.path.name,
         "config_digest": finetune.config_digest(config),  # what a later fine-tune from this model checks
-        "train_digest": inputs.train.digest,
-        "test_digest": inputs.test.digest,
-        "critical_digest": inputs.suite.digest if inputs.suite else None,
+        **data_params(inputs),
         "seed": settings.seed,
         "epochs_cap": settings.epochs,
     }
 
 
+def data_params(inputs: Inputs) -> dict:
+    """The digests of everything a model is trained and tested on (``data_digest`` covers all training
+    reads: NLU with synonyms, regexes, lookups and responses; domain; stories and rules)."""
+    params = {
+        "data_digest": inputs.data_digest,
+        "train_digest": inputs.train.digest,
+        "test_digest": inputs.test.digest,
+        "critical_digest": inputs.suite.digest if inputs.suite else None,
+    }
+    if inputs.project is not None:
+        params["domain_digest"] = inputs.project.domain_digest
+        params["stories_digest"] = inputs.project.stories_digest
+        params["test_stories_digest"] = inputs.project.tests_digest
+    return params
+
+
 def log_datasets(inputs: Inputs) -> None:
+    """MLflow dataset inputs, one per kind of data: NLU train and test, and for a project its domain,
+    stories (rules included) and test conversations."""
     runs.log_dataset(inputs.train.to_frame(), inputs.train.source, "train", inputs.train.digest, "training")
     runs.log_dataset(inputs.test.to_frame(), inputs.test.source, "test", inputs.test.digest, "evaluation")
+    project = inputs.project
+    if project is None:
+        return
+    runs.log_dataset(
+        _frame("domain", str(project.domain_path)), str(project.domain_path), "domain", project.domain_digest,
+        "training",
+    )  # fmt: skip
+    runs.log_dataset(
+        _frame("stories", *map(str, project.story_files)), str(project.data_dir), "stories",
+        project.stories_digest, "training",
+    )  # fmt: skip
+    if project.tests_digest:
+        files = [str(p) for p in project.test_story_files]
+        runs.log_dataset(
+            _frame("test_stories", *files), files[0], "test_stories", project.tests_digest, "evaluation"
+        )
+
+
+def _frame(kind: str, *files: str) -> pd.DataFrame:
+    return pd.DataFrame({"kind": [kind] * len(files), "file": list(files)})

@@ -7,6 +7,7 @@ Pipelines and data are read by the Rasa layer, the critical suite's YAML here (i
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 from collections import Counter
 from dataclasses import dataclass
@@ -14,10 +15,11 @@ from pathlib import Path
 
 import yaml
 
-from nlu_mlflow.decide import crossval, validation
+from nlu_mlflow.decide import crossval, project_checks, validation
 from nlu_mlflow.decide.critical_suite import CriticalSuite, check_suite
 from nlu_mlflow.errors import InputError
-from nlu_mlflow.rasa import pipelines
+from nlu_mlflow.rasa import availability, pipelines
+from nlu_mlflow.rasa import project as rasa_project
 from nlu_mlflow.rasa.data import NluData, load_nlu, split
 from nlu_mlflow.workflow.settings import WorkflowSettings
 
@@ -31,10 +33,37 @@ class Inputs:
     configs: list[pipelines.PipelineConfig]
     suite: CriticalSuite | None
     overlap: list[str]
+    project: rasa_project.Project | None = None  # a whole assistant (domain, stories, test conversations)
 
     @property
     def intent_support(self) -> dict[str, int]:
         return dict(Counter(m.get("intent") for m in self.test.examples))
+
+    @property
+    def data_digest(self) -> str:
+        """Everything training reads: the NLU training data (synonyms, regexes, lookups, responses
+        included) and, for a project, its domain and stories and rules (16 hex chars)."""
+        parts = [self.train.digest]
+        if self.project is not None:
+            parts += [self.project.domain_digest, self.project.stories_digest]
+        return hashlib.sha256("|".join(parts).encode("utf-8")).hexdigest()[:16]
+
+    @property
+    def score_digests(self) -> dict[str, str | None]:
+        """What a model's scores depend on: the test data, the critical suite, the test conversations."""
+        return {
+            "test": self.test.digest,
+            "critical": self.suite.digest if self.suite else None,
+            "conversations": self.project.tests_digest if self.has_conversations else None,
+        }
+
+    @property
+    def has_core(self) -> bool:
+        return self.project is not None and self.project.has_core
+
+    @property
+    def has_conversations(self) -> bool:
+        return self.has_core and bool(self.project.test_story_files)
 
 
 def prepare(settings: WorkflowSettings, fetched: Path | None = None) -> Inputs:
@@ -42,16 +71,17 @@ def prepare(settings: WorkflowSettings, fetched: Path | None = None) -> Inputs:
 
     ``fetched`` is the local copy of remote ``--data`` (see ``remote``).
     """
-    configs = pipelines.load_all(settings.configs, settings.epochs, settings.seed)
-    full = load_nlu(fetched or settings.data)
+    project = rasa_project.load_project(settings.project, settings.test_stories) if settings.project else None
+    configs = _configs(settings, project)
+    full = load_nlu(project.data_dir) if project else load_nlu(fetched or settings.data)
     if fetched is not None:
         full = dataclasses.replace(full, source=settings.remote_source().display)
-    problems = validation.check_training_data(full.view, settings.min_examples, settings.allow_conflicts)
-    if settings.test_data is not None:
-        train, test = full, load_nlu(settings.test_data)
-    else:
-        train, test = split(full, settings.test_fraction, settings.seed)
+    problems = validation.check_training_data(full.view, settings.min_examples, settings.conflicts_allowed)
+    train, test = _train_and_test(settings, full, project)
     problems += validation.check_test_data(train.view, test.view)
+    problems += _availability(configs, settings, project, "problems")
+    if project is not None:
+        problems += _project_problems(project, full)
     if settings.cv_folds:
         problems += crossval.fold_problems(train.view, settings.cv_folds)
     suite = None
@@ -63,12 +93,64 @@ def prepare(settings: WorkflowSettings, fetched: Path | None = None) -> Inputs:
     if problems:
         raise InputError(problems)
     overlap = validation.overlapping_texts(train.view, test.view)
-    _warn(settings, full, overlap)
-    return Inputs(train, test, configs, suite, overlap)
+    _warn(settings, full, overlap, project, configs)
+    return Inputs(train, test, configs, suite, overlap, project)
 
 
-def _warn(settings: WorkflowSettings, full: NluData, overlap: list[str]) -> None:
-    for warning in validation.case_conflicts(full.view) if not settings.allow_conflicts else []:
+def _configs(settings: WorkflowSettings, project) -> list[pipelines.PipelineConfig]:
+    """The candidates: ``configs/`` (with a project's policies) and a project's own config.yml."""
+    if project is None:
+        return pipelines.load_all(settings.configs, settings.epochs, settings.seed)
+    if settings.project_config and project.config_path is None:
+        raise InputError(
+            f"{project.root}: no config.yml to train as candidate `project`; add one, or pass "
+            "--no-project-config to train only the pipelines in --configs."
+        )
+    combined = project.pipeline_defaults(settings.project_config)
+    folder = settings.configs if settings.configs is not None and Path(settings.configs).exists() else None
+    return pipelines.load_all(folder, settings.epochs, settings.seed, combined)
+
+
+def _train_and_test(settings: WorkflowSettings, full: NluData, project) -> tuple[NluData, NluData]:
+    """--test-data, else a project's NLU files under tests/, else a seeded stratified split."""
+    if settings.test_data is not None:
+        return full, load_nlu(settings.test_data)
+    if project is not None and project.test_nlu_files:
+        return full, load_nlu(project.root / rasa_project.TESTS_DIR, list(project.test_nlu_files))
+    return split(full, settings.test_fraction, settings.seed)
+
+
+def _availability(configs, settings: WorkflowSettings, project, kind: str) -> list[str]:
+    """Components that cannot run here (problems) or run with less (warnings), config by config."""
+    found = []
+    for config in configs:
+        hint = ""
+        if config.name == pipelines.PROJECT_CANDIDATE:
+            hint = "Or pass --no-project-config to train the pipelines in --configs on this project."
+        found += getattr(availability.check(config.path, config.pipeline, hint), kind)
+    return list(dict.fromkeys(found))
+
+
+def _project_problems(project, full: NluData) -> list[str]:
+    """Rasa's validator, judged for a nightly run: used but undeclared names, story conflicts, domain."""
+    domain = rasa_project.domain_facts(project)
+    uses = rasa_project.nlu_uses(full) + rasa_project.story_uses(project)
+    problems = project_checks.errors(domain, uses, rasa_project.response_names(full))
+    return problems + rasa_project.story_conflicts(project) + rasa_project.domain_problems(project)
+
+
+def _warn(settings: WorkflowSettings, full: NluData, overlap: list[str], project, configs) -> None:
+    found = validation.case_conflicts(full.view) if not settings.allow_conflicts else []
+    if settings.conflicts_allowed and settings.allow_conflicts is None:  # a project run: as Rasa, a warning
+        found = validation.conflicting_texts(full.view, as_warning=True) + found
+    if project is not None:
+        domain = rasa_project.domain_facts(project)
+        uses = rasa_project.nlu_uses(full) + rasa_project.story_uses(project)
+        found += project_checks.warnings(domain, uses, rasa_project.response_names(full))
+        if not project.test_story_files:
+            found.append(f"{project.root}: no test conversations (tests/test_*.yml); dialogue is not tested.")
+    found += _availability(configs, settings, project, "warnings")
+    for warning in found:
         logger.warning("%s", warning)
     if overlap:
         logger.warning(

@@ -8,15 +8,14 @@ in the tracking store.
 from __future__ import annotations
 
 import getpass
-import json
 from dataclasses import dataclass
 
 from nlu_mlflow import constants as c
+from nlu_mlflow.decide import score_record
 from nlu_mlflow.decide.promotion import Decision, PromotionPolicy, Scores, decide
 from nlu_mlflow.decide.summary import now_iso
 from nlu_mlflow.errors import InputError
-from nlu_mlflow.tracking import records, registry
-from nlu_mlflow.tracking.score_cache import SCORES_TAG_PREFIX as SCORES_PREFIX
+from nlu_mlflow.tracking import records, registry, score_cache
 
 
 @dataclass(frozen=True)
@@ -50,29 +49,42 @@ def status(name: str) -> Status:
     return Status(name, registry.alias_holder(name), registry.alias_holder(name, c.ALIAS_PREVIOUS))
 
 
+def _newest(references: dict[str, dict], keys) -> str | None:
+    """The key whose scores were measured last (by time, whatever the digests spell)."""
+    return max(
+        keys,
+        key=lambda k: (str(references[k].get("at") or references[k].get("scored_at") or ""), k),
+        default=None,
+    )
+
+
 def common_scores(candidate: registry.Version, champion: registry.Version) -> tuple[dict, dict] | None:
-    """Scores of both versions measured on the same test data and critical suite, newest key first."""
-    keys = sorted(k for k in candidate.tags if k.startswith(SCORES_PREFIX) and k in champion.tags)
-    if not keys:
+    """Scores of both versions measured on the same test data, suite and conversations: of the data sets
+    both were scored on, the one the candidate was scored on most recently."""
+    mine, theirs = score_cache.references(candidate), score_cache.references(champion)
+    key = _newest(mine, set(mine) & set(theirs))
+    if key is None:
         return None
-    return json.loads(candidate.tags[keys[-1]]), json.loads(champion.tags[keys[-1]])
-
-
-def _scores(cached: dict) -> Scores:
-    return Scores(cached["metrics"], {}, tuple(x == "1" for x in cached["correct"]))
+    return score_cache.load(candidate, key), score_cache.load(champion, key)
 
 
 def gate(candidate: registry.Version, champion: registry.Version | None, policy: PromotionPolicy) -> Decision:
+    """The workflow's gates on cached scores: primary metric, entity and per-intent guards (with the test
+    support counts), critical and conversation gates, and the same paired significance test."""
     if champion is None:
-        own = [json.loads(v) for k, v in candidate.tags.items() if k.startswith(SCORES_PREFIX)]
-        return decide(_scores(own[-1]) if own else Scores({}), None, policy)
+        own = score_cache.references(candidate)
+        newest = _newest(own, own)
+        return decide(
+            score_record.scores(score_cache.load(candidate, newest)) if newest else Scores({}), None, policy
+        )
     both = common_scores(candidate, champion)
     if both is None:
         raise InputError(
             f"versions {candidate.version} and {champion.version} of '{candidate.name}' have no scores on "
             "the same test data; run the workflow (it re-scores production) or pass --force."
         )
-    return decide(_scores(both[0]), _scores(both[1]), policy)
+    new, old = (score_record.scores(x) for x in both)
+    return decide(Scores(new.metrics, new.intent_support, new.correct), old, policy)
 
 
 def promote(
@@ -84,10 +96,9 @@ def promote(
     decision = None if force else gate(candidate, champion, policy)
     if decision is not None and not decision.promote:
         return decision, False
-    previous = registry.move_production(name, candidate.version)
     label = c.DECISION_FORCED if force else c.DECISION_PROMOTED
     why = f"forced by {getpass.getuser()}" if force else "; ".join(decision.reasons)
-    _record(name, label, candidate, previous, why, decision)
+    _record_and_move(name, label, candidate, champion, why, decision)
     return decision, True
 
 
@@ -99,8 +110,7 @@ def rollback(name: str) -> tuple[registry.Version, registry.Version]:
         raise InputError(
             f"model '{name}' has no '{c.ALIAS_PREVIOUS}' version to roll back to; see `nlu-mlflow status`."
         )
-    registry.move_production(name, previous.version)
-    _record(
+    _record_and_move(
         name,
         c.DECISION_ROLLBACK,
         previous,
@@ -110,26 +120,24 @@ def rollback(name: str) -> tuple[registry.Version, registry.Version]:
     return previous, current
 
 
-def _record(
+def _record_and_move(
     name, label, promoted: registry.Version, replaced, why: str, decision: Decision | None = None
 ) -> None:
-    at = now_iso()
-    tags = {
-        promoted.version: {
-            c.TAG_DECISION: label,
-            c.TAG_DECISION_REASONS: why[: c.MAX_TAG_LENGTH],
-            c.TAG_PROMOTED_AT: at,
-        }
-    }
+    """Record the move (version tags, a manual run with decision.json), then move, then mark it done."""
+    tags = {promoted.version: {c.TAG_DECISION: label, c.TAG_DECISION_REASONS: why[: c.MAX_TAG_LENGTH]}}
     if replaced is not None:
         tags[replaced.version] = {"nlu_mlflow.last_challenge": f"{label}: replaced by {promoted.version}"}
     record = {
         "action": label,
+        "decision": label,
         "model_name": name,
         "version": promoted.version,
         "replaced": replaced.version if replaced else None,
         "reasons": why,
-        "at": at,
+        "at": now_iso(),
         "checks": decision.to_dict()["checks"] if decision else [],
+        "production_moved": False,
     }
-    records.write_manual_move(name, label, tags, record, why)
+    run_id = records.write_manual_move(name, label, tags, record, why)
+    registry.move_production(name, promoted.version)
+    records.mark_manual_moved(run_id, name, promoted.version, record, now_iso())

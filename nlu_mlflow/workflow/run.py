@@ -1,7 +1,9 @@
 """The orchestrator: the only module that knows the order of the steps.
 
-load config + data -> validate -> for each pipeline (train -> evaluate -> log) -> select best
--> register -> compare with production -> promote -> record the decision.
+load project/config + data -> validate -> for each config (train -> evaluate -> log; a failure fails that
+candidate only) -> select the best -> re-score production on the same data -> decide -> register ->
+record the decision -> re-read production and move it (deciding again if another host moved it meanwhile)
+-> record that it moved.
 """
 
 from __future__ import annotations
@@ -15,18 +17,33 @@ from nlu_mlflow import constants as c
 from nlu_mlflow.decide import selection
 from nlu_mlflow.decide.crossval import CVResult
 from nlu_mlflow.decide.promotion import Decision, Scores, decide
+from nlu_mlflow.decide.summary import now_iso
 from nlu_mlflow.errors import InputError
 from nlu_mlflow.rasa import fast_load, plots, runtime
-from nlu_mlflow.tracking import registry, runs
+from nlu_mlflow.tracking import registry, runs, score_cache
+from nlu_mlflow.tracking.registry import RegistryError
 from nlu_mlflow.workflow import champion as champion_step
 from nlu_mlflow.workflow import crossval, record, remote
-from nlu_mlflow.workflow.candidates import Candidate, candidate_params, log_datasets, run_candidate
+from nlu_mlflow.workflow.candidates import (
+    Candidate,
+    CandidateFailed,
+    CandidateInputs,
+    FailedCandidate,
+    candidate_params,
+    data_params,
+    log_datasets,
+    run_candidate,
+)
+from nlu_mlflow.workflow.champion import ChampionUnusable
 from nlu_mlflow.workflow.inputs import Inputs, prepare
 from nlu_mlflow.workflow.settings import WorkflowSettings
 
 logger = logging.getLogger("nlu_mlflow")
 
-__all__ = ["WorkflowSettings", "run", "prepare", "summary_table"]
+__all__ = ["WorkflowSettings", "run", "prepare", "summary_table", "ChampionUnusable"]
+
+# how often production may change under a run (other hosts promoting) before it gives up
+MAX_RECHECKS = 3
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,8 +53,9 @@ class Outcome:
     version: registry.Version | None = None
     champion: champion_step.ChampionScores | None = None
     decision: Decision | None = None
-    promoted: bool = False
+    promoted: bool = False  # production moved to ``version``
     message: str = ""
+    rechecks: int = 0  # times production changed before the move and the decision was made again
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,6 +66,7 @@ class WorkflowResult:
     selection: selection.Selection
     outcome: Outcome
     cross_validation: list[CVResult] = field(default_factory=list)  # --cv-folds runs only
+    failed: list[FailedCandidate] = field(default_factory=list)  # candidates that did not train or score
 
     @property
     def best(self) -> Candidate | None:
@@ -58,7 +77,7 @@ summary_table = record.summary_table
 
 
 def run(settings: WorkflowSettings) -> WorkflowResult:
-    """Train, evaluate and log every pipeline, register the best, promote it if it wins."""
+    """Train, evaluate and log every config, register the best, promote it if it wins."""
     source = settings.remote_source()
     inputs = None if source else prepare(settings)  # local input: checked before any run exists
     runtime.quiet_rasa()
@@ -72,10 +91,14 @@ def run(settings: WorkflowSettings) -> WorkflowResult:
         if inputs is None:
             inputs = _fetch_and_prepare(settings, source, work / "data")
         _log_workflow_inputs(settings, inputs)
-        if settings.cv_folds:
-            result = _cross_validate_all(settings, inputs, work, env_tags, parent.info.run_id, uri)
-        else:
-            result = _train_and_decide(settings, inputs, work, env_tags, parent.info.run_id, uri)
+        try:
+            if settings.cv_folds:
+                result = _cross_validate_all(settings, inputs, work, env_tags, parent.info.run_id, uri)
+            else:
+                result = _train_and_decide(settings, inputs, work, env_tags, parent.info.run_id, uri)
+        except ChampionUnusable as error:
+            record.record_failure(settings, str(error))
+            raise
         record.record_run(result, settings, inputs)
     return result
 
@@ -84,24 +107,36 @@ def _train_and_decide(
     settings, inputs: Inputs, work: Path, env_tags, run_id: str, uri: str
 ) -> WorkflowResult:
     train_yaml = inputs.train.to_yaml(work / "train.yml")
+    tests = inputs.project.stage_test_stories(work) if inputs.has_conversations else None
+    shared = CandidateInputs(inputs, settings, train_yaml, tests, env_tags)
     # Rasa's load-time retraining is skipped when a model is loaded to be scored (fast_load.py);
     # Rasa's plots are drawn by a helper process while the next pipeline trains (plots.py)
     with fast_load.enabled(), plots.PlotHelper(runs.log_artifact_to, runs.set_run_tags) as helper:
-        candidates = []
+        candidates, failed = [], []
         for i, config in enumerate(inputs.configs, start=1):
             logger.info("[%d/%d] %s: training", i, len(inputs.configs), config.name)
-            candidates.append(
-                run_candidate(config, inputs, settings, train_yaml, work / config.name, env_tags, helper)
-            )
-        chosen = selection.select_best(
-            {x.name: x.metrics for x in candidates},
-            settings.primary_metric,
-            settings.policy.min_critical_pass_rate,
-        )
+            try:
+                candidates.append(run_candidate(config, shared, work / config.name, helper))
+            except CandidateFailed as error:
+                failed.append(error.failed)
+        chosen = _select(candidates, failed, settings)
         _log_selection(candidates, chosen)
         with helper.capture(run_id, c.ARTIFACT_CHAMPION_REPORTS):
-            outcome = _after_selection(settings, inputs, candidates, chosen, work / "champion")
-    return WorkflowResult(run_id, uri, candidates, chosen, outcome)
+            partial = WorkflowResult(run_id, uri, candidates, chosen, Outcome(), failed=failed)
+            outcome = _after_selection(settings, inputs, partial, work / "champion", tests)
+    return WorkflowResult(run_id, uri, candidates, chosen, outcome, failed=failed)
+
+
+def _select(candidates: list[Candidate], failed: list[FailedCandidate], settings) -> selection.Selection:
+    policy = settings.policy
+    chosen = selection.select_best(
+        {x.name: x.metrics for x in candidates},
+        settings.primary_metric,
+        policy.min_critical_pass_rate,
+        policy.min_conversation_pass_rate,
+    )
+    reasons = {**chosen.reasons, **{x.name: f"failed: {x.reason}" for x in failed}}
+    return selection.Selection(chosen.best, reasons)
 
 
 def _fetch_and_prepare(settings: WorkflowSettings, source: remote.RemoteSource, work: Path) -> Inputs:
@@ -135,40 +170,95 @@ def _cross_validate_all(settings, inputs: Inputs, work: Path, env_tags, run_id: 
     return WorkflowResult(run_id, uri, [], chosen, Outcome(message=message), results)
 
 
-def _after_selection(settings, inputs: Inputs, candidates, chosen, work: Path) -> Outcome:
-    best = next((x for x in candidates if x.name == chosen.best), None)
+def _after_selection(settings, inputs: Inputs, partial: WorkflowResult, work: Path, tests) -> Outcome:
+    """Score production, decide, register, record, and only then move production (see ``_move``)."""
+    best = partial.best
     if best is None:
-        return Outcome(message="nothing registered: " + _why_none(chosen))
+        return Outcome(message="nothing registered: " + _why_none(partial.selection))
     if not settings.register:
         return Outcome(message=f"best candidate {best.name}; registration turned off (--no-register)")
+    holder = registry.alias_holder(settings.model_name)
+    champ = _rescore(holder, inputs, work, tests, partial.run_id)  # before registering: may be unusable
+    decision = _decide(best, champ, inputs, settings)
     version = registry.register(best.model_uri, settings.model_name, _version_tags(best, inputs, settings))
     logger.info("registered %s version %s (%s)", settings.model_name, version.version, best.name)
-    champion_step.cache(version, inputs.test, inputs.suite, best.metrics, best.scores.correct)
-    holder = registry.alias_holder(settings.model_name)
-    champ = None
-    if holder is not None and holder.version != version.version:
-        champ = champion_step.rescore(holder, inputs.test, inputs.suite, work)
+    key = champion_step.cache_key(inputs)
+    reference = {"run_id": best.run_id, "path": score_cache.artifact_file(key), "at": now_iso()}
+    score_cache.tag_version(version, key, _json(reference))
+    outcome = _outcome(settings, version, best, champ, decision)
+    return _move(settings, inputs, partial, outcome, work, tests)
+
+
+def _move(settings, inputs: Inputs, partial: WorkflowResult, outcome: Outcome, work: Path, tests) -> Outcome:
+    """Record the decision, then move production if it says so. Immediately before the move the holder is
+    read again: when another host moved production since the champion was scored, the decision is made
+    again against the new holder (scored on the same data) instead of overwriting it. What remains is the
+    window between that read and the alias write (one registry round trip)."""
+    best = partial.best
+    for recheck in range(MAX_RECHECKS + 1):
+        record.record_decision(_with(partial, outcome), settings, inputs)
+        if not outcome.promoted:
+            return outcome
+        current = registry.alias_holder(settings.model_name)
+        scored = outcome.champion.version.version if outcome.champion else None
+        if (current.version if current else None) == scored:
+            registry.move_production(settings.model_name, outcome.version.version)
+            record.record_moved(_with(partial, outcome), settings)
+            return outcome
+        logger.warning(
+            "production moved from version %s to %s while this run decided; deciding again against %s",
+            scored, current.version if current else None, current.version if current else "no version",
+        )  # fmt: skip
+        champ = _rescore(current, inputs, work / f"recheck-{recheck + 1}", tests, partial.run_id)
+        decision = _decide(best, champ, inputs, settings)
+        outcome = _outcome(settings, outcome.version, best, champ, decision, recheck + 1)
+    raise RegistryError(
+        f"production of '{settings.model_name}' changed {MAX_RECHECKS + 1} times while this run decided; "
+        "nothing was moved; rerun when the other promotions are done."
+    )
+
+
+def _with(partial: WorkflowResult, outcome: Outcome) -> WorkflowResult:
+    return WorkflowResult(
+        partial.run_id,
+        partial.tracking_uri,
+        partial.candidates,
+        partial.selection,
+        outcome,
+        failed=partial.failed,
+    )
+
+
+def _json(value: dict) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True)
+
+
+def _rescore(holder, inputs: Inputs, work: Path, tests, run_id: str) -> champion_step.ChampionScores | None:
+    if holder is None:
+        return None
+    return champion_step.rescore(holder, inputs, work, tests, run_id)
+
+
+def _decide(best: Candidate, champ, inputs: Inputs, settings) -> Decision:
     support = inputs.intent_support
-    decision = decide(
-        Scores(best.metrics, support, best.scores.correct),
+    return decide(
+        Scores(best.metrics, support, best.correct),
         Scores(champ.metrics, support, champ.correct) if champ else None,
         settings.policy,
     )
-    promoted = decision.promote and settings.promote
-    if promoted:
-        registry.move_production(settings.model_name, version.version)
-    return Outcome(
-        version,
-        champ,
-        decision,
-        promoted,
-        _outcome_message(settings, version, best, champ, decision, promoted),
-    )
+
+
+def _outcome(settings, version, best, champ, decision: Decision, rechecks: int = 0) -> Outcome:
+    promote = decision.promote and settings.promote
+    message = _outcome_message(settings, version, best, champ, decision, promote)
+    return Outcome(version, champ, decision, promote, message, rechecks)
 
 
 def _why_none(chosen: selection.Selection) -> str:
     return (
-        "no candidate passes every critical utterance ("
+        "no candidate passes every critical utterance and test conversation ("
         + "; ".join(f"{name} {why}" for name, why in sorted(chosen.reasons.items()))
         + ")"
     )
@@ -188,17 +278,21 @@ def _outcome_message(settings, version, best, champ, decision: Decision, promote
 
 def _version_tags(best: Candidate, inputs: Inputs, settings: WorkflowSettings) -> dict[str, str]:
     metrics = best.metrics
-    return {
+    tags = {
         c.TAG_CONFIG: best.name,
         "source_run_id": best.run_id,
-        "train_digest": inputs.train.digest,
-        "test_digest": inputs.test.digest,
+        **{k: str(v) for k, v in data_params(inputs).items() if v is not None},
         "critical_digest": inputs.suite.digest if inputs.suite else "none",
+        "config_digest": best.config_digest,
         "primary_metric": settings.primary_metric,
         settings.primary_metric: f"{metrics.get(settings.primary_metric, float('nan')):.6f}",
         c.CRITICAL_PASS_RATE: f"{metrics.get(c.CRITICAL_PASS_RATE, float('nan')):.6f}",
         c.TAG_ENTITY_EXTRACTORS: ",".join(best.extractors),
+        c.TAG_HAS_CORE: str(best.has_core).lower(),
     }
+    if c.CORE_CONVERSATION_ACCURACY in metrics:
+        tags[c.CORE_CONVERSATION_ACCURACY] = f"{metrics[c.CORE_CONVERSATION_ACCURACY]:.6f}"
+    return tags
 
 
 def _log_workflow_inputs(settings: WorkflowSettings, inputs: Inputs) -> None:
@@ -206,18 +300,18 @@ def _log_workflow_inputs(settings: WorkflowSettings, inputs: Inputs) -> None:
         {
             # names differ from the MLproject parameters, which `mlflow run` logs on this run already
             "data_source": inputs.train.source,
+            "project_dir": str(inputs.project.root) if inputs.project else None,
             "test_source": inputs.test.source,
             "test_fraction": None if settings.test_data else settings.test_fraction,
             "seed": settings.seed,
             "epochs_cap": settings.epochs,
             "config_names": ",".join(x.name for x in inputs.configs),
             "critical_suite": settings.critical,
-            "critical_digest": inputs.suite.digest if inputs.suite else None,
             "model_name": settings.model_name,
-            "train_digest": inputs.train.digest,
-            "test_digest": inputs.test.digest,
+            **data_params(inputs),
             "train_examples": len(inputs.train.examples),
             "test_examples": len(inputs.test.examples),
+            "test_conversations": len(inputs.project.test_story_files) if inputs.has_conversations else None,
             **{f"policy.{k}": v for k, v in settings.policy.to_dict().items()},
         }
     )

@@ -28,13 +28,25 @@ from nlu_mlflow.decide.promotion import PromotionPolicy
 from nlu_mlflow.errors import InputError
 from nlu_mlflow.workflow import remote
 
-PATH_KEYS = ("data", "test_data", "configs", "critical", "summary_json", "report_md")
+PATH_KEYS = (
+    "data",
+    "project",
+    "test_data",
+    "test_stories",
+    "configs",
+    "critical",
+    "summary_json",
+    "report_md",
+)
 
 
 @dataclass(frozen=True)
 class WorkflowSettings:
-    data: Path | str  # a file, a folder, or an http(s) URL
+    data: Path | str | None = None  # a file, a folder, or an http(s) URL (None: the project's data/)
     test_data: Path | None = None
+    project: Path | None = None  # a whole Rasa project (config, domain, data/, tests/)
+    test_stories: Path | None = None  # test conversations (default: the project's tests/)
+    project_config: bool = True  # train the project's own config.yml as candidate `project`
     test_fraction: float = 0.2
     seed: int = c.DEFAULT_SEED
     configs: Path = Path("configs")
@@ -47,7 +59,7 @@ class WorkflowSettings:
     promote: bool = True
     policy: PromotionPolicy = field(default_factory=PromotionPolicy)
     min_examples: int = c.DEFAULT_MIN_EXAMPLES_PER_INTENT
-    allow_conflicts: bool = False
+    allow_conflicts: bool | None = None  # None: an error for NLU data, a warning in a project (as Rasa)
     cv_folds: int | None = None  # K-fold cross-validation instead of the held-out test; never registers
     summary_json: Path | None = None
     report_md: Path | None = None
@@ -57,8 +69,14 @@ class WorkflowSettings:
     data_retries: int = 3
     project_dir: Path = field(default_factory=Path.cwd)
 
+    @property
+    def conflicts_allowed(self) -> bool:
+        """The same text under two intents: allowed (a warning) in a project run, as ``rasa data validate``
+        treats it, an error for NLU data; ``allow_conflicts`` decides when set."""
+        return self.project is not None if self.allow_conflicts is None else self.allow_conflicts
+
     def remote_source(self) -> remote.RemoteSource | None:
-        if not remote.is_url(self.data):
+        if self.data is None or not remote.is_url(self.data):
             return None
         return remote.RemoteSource(
             str(self.data), self.data_token_env, self.data_token_header, self.data_timeout, self.data_retries
@@ -102,8 +120,21 @@ def build(
     policy = PromotionPolicy.from_mapping(document.pop("promotion", None), source)
     policy = policy.with_overrides(**(policy_overrides or {}))
     values = {**document, **{k: v for k, v in cli.items() if v is not None}}
-    if values.get("data") is None:
-        raise InputError(f"{source}: no training data; pass --data PATH or set `data:` in the workflow file.")
+    if values.get("data") is None and values.get("project") is None:
+        raise InputError(
+            f"{source}: no training data; pass --data PATH or --project DIR (or set `data:` or `project:` in "
+            "the workflow file)."
+        )
+    if values.get("data") is not None and values.get("project") is not None:
+        raise InputError(
+            f"{source}: --data and --project both given; a project's NLU data is its data/ folder, so pass "
+            "one of them."
+        )
+    if values.get("test_stories") is not None and values.get("project") is None:
+        raise InputError(
+            f"{source}: --test-stories needs --project (test conversations run a whole assistant, which is "
+            "trained from a project's domain and stories)."
+        )
     for key in PATH_KEYS:
         if values.get(key) is not None and not remote.is_url(values[key]):
             values[key] = Path(values[key])

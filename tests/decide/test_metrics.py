@@ -57,3 +57,41 @@ def test_no_main_extractor_means_no_headline_entity_metrics():
 )
 def test_main_extractor(pipeline, active, expected):
     assert metrics.main_extractor(pipeline, active) == expected
+
+
+STORY_REPORT = {
+    "utter_greet": {"precision": 1.0, "recall": 0.5, "f1-score": 0.6667, "support": 2},
+    "action_listen": {"precision": 1.0, "recall": 1.0, "f1-score": 1.0, "support": 4},
+    "greet": {"precision": 1.0, "recall": 1.0, "f1-score": 1.0, "support": 2},  # a user turn's intent
+    "accuracy": 0.875,
+    "macro avg": {"precision": 1.0, "recall": 0.83, "f1-score": 0.89, "support": 8},
+    "weighted avg": {"precision": 1.0, "recall": 0.875, "f1-score": 0.9167, "support": 8},
+    "conversation_accuracy": {"accuracy": 0.5, "correct": 1, "with_warnings": 0, "total": 2},
+}
+
+
+def test_core_metrics_from_rasa_story_report():
+    found = metrics.core_metrics(STORY_REPORT, 0.875, {"utter_greet", "action_listen"})
+    assert found == {
+        "core_action_accuracy": 0.875,
+        "core_conversation_accuracy": 0.5,
+        "core_conversations_failed": 1,
+        "core_action_f1_weighted": 0.9167,
+        "core_action_f1/utter_greet": 0.6667,
+        "core_action_f1/action_listen": 1.0,
+    }
+
+
+def test_response_selection_metrics_per_retrieval_intent():
+    report = {
+        "faq/hours": {"precision": 1.0, "recall": 1.0, "f1-score": 1.0, "support": 3},
+        "faq/vegan": {"precision": 0.5, "recall": 1.0, "f1-score": 0.6667, "support": 1},
+        "weighted avg": {"precision": 0.875, "recall": 1.0, "f1-score": 0.9167, "support": 4},
+    }
+    assert metrics.response_selection_metrics(report, 0.75) == {
+        "response_selection_accuracy": 0.75,
+        "response_selection_f1_weighted": 0.9167,
+        "response_selection_f1/faq/hours": 1.0,
+        "response_selection_f1/faq/vegan": 0.6667,
+    }
+    assert metrics.response_selection_metrics({}, 0.0) == {}

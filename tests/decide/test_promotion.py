@@ -20,7 +20,9 @@ CHAMPION = Scores({PRIMARY: 0.90, ENTITY: 0.80})
 
 
 def scores(metrics: dict[str, float], support: dict[str, int] | None = None, correct=None) -> Scores:
-    return Scores(metrics, support or {}, None if correct is None else tuple(correct))
+    """``correct`` in example order becomes a map keyed by example (``ex0``, ``ex1``, ...)."""
+    keyed = None if correct is None else {f"ex{i}": bool(x) for i, x in enumerate(correct)}
+    return Scores(metrics, support or {}, keyed)
 
 
 def paired(b: int, c: int, both_right: int = 20, both_wrong: int = 3) -> tuple[tuple[bool, ...], ...]:
@@ -245,7 +247,7 @@ def test_decide(candidate, champion, policy, promote, failed):
     decision = decide(candidate, champion, policy)
     assert decision.promote is promote
     assert tuple(x.name for x in decision.failed) == failed
-    assert len(decision.checks) == 5
+    assert len(decision.checks) == 7
 
 
 # (candidate, champion, policy, check name, text its reason must contain)
@@ -401,7 +403,7 @@ SIGNIFICANCE = [
         ALPHA,
         True,
         False,
-        "different test sets (33 vs 32",
+        "different test examples (33 vs 32",
         id="on-lengths",
     ),
     pytest.param(*paired(0, 0), ALPHA, False, True, "skipped: no champion", id="on-no-champion"),
@@ -588,7 +590,7 @@ def test_decision_to_dict_is_json_and_lists_every_reason():
     decision = decide(candidate, INTENT_CHAMPION, ALPHA)
     data = json.loads(json.dumps(decision.to_dict()))
     assert data["promote"] is False
-    assert len(data["reasons"]) == len(data["checks"]) == 5
+    assert len(data["reasons"]) == len(data["checks"]) == 7
     assert [c["name"] for c in data["checks"] if not c["passed"]] == [
         "entity_f1",
         "intent_regression",
@@ -613,3 +615,69 @@ def test_decision_record():
     decision = Decision(False, (promotion.Check("x", False, "why"),))
     assert decision.reasons == ["x FAILED: why"]
     assert decision.failed == decision.checks
+
+
+def test_significance_pairs_examples_by_identity_not_by_position():
+    """Issue 13 item 2: the same examples scored in another order (a merged folder, a remote export) pair
+    each example with itself. By position, the reversed champion list would pair the wrong examples."""
+    new, old = paired(10, 0)
+    keys = [f"text-{i}" for i in range(len(new))]
+    candidate = Scores(GAIN, {}, dict(zip(keys, new, strict=True)))
+    reordered = Scores({PRIMARY: 0.90}, {}, dict(reversed(list(zip(keys, old, strict=True)))))
+    check = next(x for x in decide(candidate, reordered, ALPHA).checks if x.name == "significance")
+    assert "candidate right only on 10, champion right only on 0" in check.reason
+    assert check.passed
+
+
+def test_significance_refuses_to_pair_different_examples():
+    new, old = paired(10, 0)
+    candidate = Scores(GAIN, {}, {f"a{i}": x for i, x in enumerate(new)})
+    champion = Scores({PRIMARY: 0.90}, {}, {f"b{i}": x for i, x in enumerate(old)})
+    check = next(x for x in decide(candidate, champion, ALPHA).checks if x.name == "significance")
+    assert not check.passed and "different test examples" in check.reason
+
+
+CONVERSATIONS = [
+    pytest.param({"core_conversation_accuracy": 1.0}, DEFAULT, True, id="all-pass"),
+    pytest.param(
+        {"core_conversation_accuracy": 0.75, "core_conversations_failed": 1}, DEFAULT, False, id="one-fails"
+    ),
+    pytest.param(
+        {"core_conversation_accuracy": 0.75},
+        PromotionPolicy(min_conversation_pass_rate=0.7),
+        True,
+        id="lowered",
+    ),
+    pytest.param({}, DEFAULT, True, id="no-conversations"),
+]
+
+
+@pytest.mark.parametrize("extra, policy, passed", CONVERSATIONS)
+def test_test_conversations_are_a_must_pass_gate(extra, policy, passed):
+    decision = decide(scores({PRIMARY: 0.95, **extra}), None, policy)
+    check = next(x for x in decision.checks if x.name == "conversation_pass_rate")
+    assert check.passed is passed and decision.promote is passed
+
+
+def test_core_action_f1_drop_is_gated_when_set():
+    champion = scores({PRIMARY: 0.90, "core_action_f1_weighted": 0.90})
+    candidate = scores({PRIMARY: 0.95, "core_action_f1_weighted": 0.80})
+    assert decide(candidate, champion, DEFAULT).promote  # off by default
+    gated = decide(candidate, champion, PromotionPolicy(max_core_action_f1_drop=0.05))
+    check = next(x for x in gated.checks if x.name == "core_action_f1")
+    assert not gated.promote and "core_action_f1_weighted 0.8000 vs champion 0.9000" in check.reason
+    lost = decide(scores({PRIMARY: 0.95}), champion, PromotionPolicy(max_core_action_f1_drop=0.05))
+    assert not lost.promote and "no dialogue model" in lost.checks[5].reason
+
+
+def test_conversation_policy_fields_are_checked():
+    with pytest.raises(InputError, match="min_conversation_pass_rate must be a number between 0 and 1"):
+        PromotionPolicy.from_mapping({"min_conversation_pass_rate": 2}, "wf.yml")
+    assert (
+        PromotionPolicy.from_mapping({"max_core_action_f1_drop": None}, "wf.yml").max_core_action_f1_drop
+        is None
+    )
+    assert (
+        PromotionPolicy.from_mapping({"max_core_action_f1_drop": 0.02}, "wf.yml").max_core_action_f1_drop
+        == 0.02
+    )

@@ -54,3 +54,23 @@ def test_a_lower_critical_pass_rate_is_honoured():
     assert select_best(candidates, F1, 0.9).best == "a"
     assert select_best(candidates, F1, 0.9).reasons["c"] == "fails 5 critical utterance(s)"
     assert select_best(candidates, F1).best == "b"
+
+
+CONV = "core_conversation_accuracy"
+
+
+@pytest.mark.parametrize(
+    ("candidates", "rate", "best"),
+    [
+        ({"a": {F1: 0.9, CONV: 0.5, "core_conversations_failed": 1}, "b": {F1: 0.8, CONV: 1.0}}, 1.0, "b"),
+        ({"a": {F1: 0.9, CONV: 0.5}, "b": {F1: 0.8, CONV: 1.0}}, 0.5, "a"),
+        ({"a": {F1: 0.9, CONV: 0.5}}, 1.0, None),
+        ({"a": {F1: 0.9}}, 1.0, "a"),  # no test conversations: nothing to gate
+    ],
+    ids=["failed-conversation-never-best", "lowered-rate", "none-pass", "no-conversations"],
+)
+def test_test_conversations_gate_selection_like_critical_utterances(candidates, rate, best):
+    chosen = select_best(candidates, F1, 1.0, rate)
+    assert chosen.best == best
+    if best != "a" and "a" in candidates and CONV in candidates["a"]:
+        assert "test conversation(s)" in chosen.reasons["a"]

@@ -12,21 +12,37 @@ from pathlib import Path
 import numpy as np
 
 
-def rasa_test_nlu(archive: Path, test_data: Path, workdir: Path) -> tuple[dict, dict]:
-    """Run ``rasa test nlu`` on ``archive`` and return its intent report and DIET's entity report."""
-    out = workdir / "rasa-test"
-    rasa = Path(sys.executable).parent / "rasa"
+def _rasa(*args: str, workdir: Path) -> None:
     subprocess.run(
-        [str(rasa), "test", "nlu", "-m", str(archive), "--nlu", str(test_data), "--out", str(out)],
+        [str(Path(sys.executable).parent / "rasa"), *args],
         check=True,
         capture_output=True,
         env={**os.environ, "RASA_TELEMETRY_ENABLED": "false"},
         cwd=workdir,
         timeout=600,
     )
+
+
+def rasa_test_nlu_out(archive: Path, test_data: Path, workdir: Path) -> Path:
+    """Run ``rasa test nlu`` on ``archive``; returns the folder with every report it wrote."""
+    out = workdir / "rasa-test"
+    _rasa("test", "nlu", "-m", str(archive), "--nlu", str(test_data), "--out", str(out), workdir=workdir)
+    return out
+
+
+def rasa_test_nlu(archive: Path, test_data: Path, workdir: Path) -> tuple[dict, dict]:
+    """Run ``rasa test nlu`` on ``archive`` and return its intent report and DIET's entity report."""
+    out = rasa_test_nlu_out(archive, test_data, workdir)
     intent_report = json.loads((out / "intent_report.json").read_text())
     entity_report = json.loads((out / "DIETClassifier_report.json").read_text())
     return intent_report, entity_report
+
+
+def rasa_test_core(archive: Path, stories: Path, workdir: Path) -> Path:
+    """Run ``rasa test core`` on ``archive`` with the test conversations in ``stories``; returns its folder."""
+    out = workdir / "rasa-test-core"
+    _rasa("test", "core", "-m", str(archive), "--stories", str(stories), "--out", str(out), workdir=workdir)
+    return out
 
 
 def differences(

@@ -103,5 +103,5 @@ def test_entity_extractors_in_pipeline_order(config, expected):
 def test_duplicate_config_stems_rejected(tmp_path):
     write(tmp_path, "pipeline: [{name: WhitespaceTokenizer}]", "a.yml")
     write(tmp_path, "pipeline: [{name: WhitespaceTokenizer}]", "a.yaml")
-    with pytest.raises(InputError, match="share a file name stem"):
+    with pytest.raises(InputError, match="share the name 'a'"):
         pipelines.load_all(tmp_path)

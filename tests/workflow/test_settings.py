@@ -9,8 +9,10 @@ from tests.helpers import ROOT
 
 def test_shipped_workflow_file_builds_settings():
     built = settings.build({}, ROOT / "nlu-mlflow.yml")
-    assert built.data == ROOT / "data" / "pizza" / "train.yml"
-    assert built.critical == ROOT / "data" / "pizza" / "critical.yml"
+    assert built.data is None
+    assert built.project == ROOT / "data" / "pizza-assistant"
+    assert built.critical == ROOT / "data" / "pizza-assistant" / "critical.yml"
+    assert built.policy.min_conversation_pass_rate == 1.0
     assert built.epochs == 40
     assert built.policy.primary_metric == "intent_f1_weighted"
 
