@@ -93,7 +93,7 @@ class Receiver:
     ``create_app`` puts it behind HTTP."""
 
     def __init__(self, settings: ReceiverSettings, clock: Callable[[], float] = time.time):
-        runs.bound_http_retries()  # a registry outage costs a bounded wait per call, not minutes
+        runs.bound_http_retries()  # MLflow's defaults retry a dead registry for minutes per call
         self.settings = settings
         self.deliveries = DeliveryLog(settings.state_db)
         self.deliveries.prune()
