@@ -30,8 +30,9 @@ from nlu_mlflow.console import library_output
 from nlu_mlflow.decide.model_kind import KIND_FULL, KIND_NLU
 from nlu_mlflow.rasa import runtime
 from nlu_mlflow.rasa.archive import archive_kind
+from nlu_mlflow.rasa.server import RasaServer
 from nlu_mlflow.receiver.deliveries import STATUS_DONE, STATUS_REFUSED
-from nlu_mlflow.receiver.deploy import deployed_file_name
+from nlu_mlflow.receiver.deploy import deployed_file_name, served_kind
 from nlu_mlflow.tracking import models as pyfunc_model
 from nlu_mlflow.tracking import registry
 from tests.helpers import CONFIGS, ROOT, servers
@@ -203,9 +204,12 @@ def promote(stack: Stack, name: str) -> str:
 # --- the tests, in order ---
 
 
-def test_the_archives_say_what_kind_of_model_they_hold(stack):
+def test_the_archives_and_the_server_say_what_kind_of_model_they_hold(stack):
     kinds = {name: archive_kind(path) for name, path in stack.archives.items()}
     assert kinds == {"full-1": KIND_FULL, "full-2": KIND_FULL, "nlu": KIND_NLU}
+    rasa = RasaServer(stack.rasa.url, stack.rasa.token)
+    assert rasa.status().model_file == stack.archives["full-1"].name  # not in the work dir: Rasa is asked
+    assert served_kind(rasa, stack.work_dir, rasa.status()) == KIND_FULL
     assert stack.rasa.say("hi", sender="before") == [GREETING]  # the first assistant answers
 
 
