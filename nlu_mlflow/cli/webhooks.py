@@ -118,12 +118,19 @@ def serve(
     sync_interval: Annotated[
         float | None, typer.Option(min=1, help="Also converge Rasa on production every this many seconds.")
     ] = None,
+    load_tries: Annotated[
+        int, typer.Option(min=1, help="Tries of a failed load before it is recorded failed and announced.")
+    ] = receiver_app.LOAD_TRIES,
+    retry_backoff: Annotated[
+        float, typer.Option(min=0, help="Seconds before the second try of a failed load; doubled after.")
+    ] = receiver_app.RETRY_BACKOFF_S,
     allow_open_api: AllowOpenApi = False,
     tracking_uri: TrackingUri = None,
     verbose: Verbose = False,
 ) -> None:
-    """Receive MLflow deliveries on POST /webhook (verified with $NLU_MLFLOW_WEBHOOK_SECRET), load
-    production into Rasa (token: $RASA_AUTH_TOKEN) and post what went live to $NLU_MLFLOW_SLACK_URL.
+    """Receive MLflow deliveries on POST /webhook (verified with $NLU_MLFLOW_WEBHOOK_SECRET), answer at once,
+    load production into Rasa in the background (token: $RASA_AUTH_TOKEN) and post what went live to
+    $NLU_MLFLOW_SLACK_URL. GET /deliveries shows the latest deliveries and their outcome.
 
     Refuses a Rasa server whose API needs no token unless --allow-open-api.
     """
@@ -138,7 +145,7 @@ def serve(
     if slack_url is None:
         logging.getLogger("nlu_mlflow").warning("$%s is not set: nothing will be announced", SLACK_URL_ENV)
     settings = receiver_app.ReceiverSettings(
-        model_name, rasa, work_dir.resolve(), secret, slack_url, sync_interval
+        model_name, rasa, work_dir.resolve(), secret, slack_url, sync_interval, load_tries, retry_backoff
     )
     uvicorn.run(receiver_app.create_app(settings), host=host, port=port, log_level="info")
 
@@ -154,7 +161,8 @@ def sync_rasa(
     """Make the Rasa server serve the current `production` version (heals deliveries MLflow dropped).
 
     A change or a failure is posted to $NLU_MLFLOW_SLACK_URL when set. Exit status 0 when Rasa serves
-    production (or there is none), 1 when loading failed (Rasa keeps its model), 2 for bad input.
+    production (or there is none), 1 when loading failed or was refused (an NLU-only model for a server
+    running a full assistant; Rasa keeps its model), 2 for bad input.
     """
     logs.setup(verbose)
     rasa = _rasa(rasa_url, allow_open_api)
@@ -195,7 +203,9 @@ def _check_rasa(rasa) -> None:
 
 
 def _tracking(tracking_uri: str | None) -> None:
-    """The option, else $MLFLOW_TRACKING_URI, else the project's default store (as `nlu-mlflow run`)."""
+    """The option, else $MLFLOW_TRACKING_URI, else the project's default store (as `nlu-mlflow run`);
+    registry calls retry a bounded number of times (MLFLOW_HTTP_REQUEST_MAX_RETRIES, ..._TIMEOUT)."""
+    runs.bound_http_retries()
     try:
         runs.use_tracking_uri(
             tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or runs.default_tracking_uri(Path.cwd())

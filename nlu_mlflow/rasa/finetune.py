@@ -13,7 +13,7 @@ import json
 import tarfile
 from pathlib import Path
 
-from nlu_mlflow.rasa.archive import ARCHIVE_METADATA
+from nlu_mlflow.rasa.archive import archive_metadata
 from nlu_mlflow.rasa.data import NluData, examples_digest
 from nlu_mlflow.rasa.pipelines import PipelineConfig
 
@@ -22,15 +22,6 @@ def config_digest(config: PipelineConfig) -> str:
     """Digest of a pipeline's components and options (16 hex chars of SHA-256), epochs included."""
     blob = json.dumps(config.config, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
-
-
-def archive_metadata(archive: Path) -> dict:
-    with tarfile.open(archive, "r:gz") as tar:
-        try:
-            member = tar.extractfile(ARCHIVE_METADATA)
-        except KeyError:
-            return {}
-        return json.load(member) if member else {}
 
 
 def archive_labels(archive: Path) -> dict[str, set[str]] | None:

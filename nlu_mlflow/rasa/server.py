@@ -3,7 +3,9 @@
 Rasa 3.6 reads its auth token from the ``?token=`` query parameter, so URLs with the query are
 never logged or put into exceptions here: errors name ``self.url`` and the path only.
 Rasa answers ``/status`` with ``model_file`` (the loaded archive's file name) and ``model_id``
-(the id Rasa wrote into the archive's ``metadata.json`` at training time).
+(the id Rasa wrote into the archive's ``metadata.json`` at training time). Whether the loaded model is a
+full assistant is asked with ``POST /model/predict`` on an empty conversation (nothing is stored): Rasa 3.6
+answers ``null`` for an NLU-only model and the next action's scores for a model with dialogue policies.
 """
 
 from __future__ import annotations
@@ -53,6 +55,15 @@ class RasaServer:
         body = {"model_file": str(Path(archive).resolve())}
         response = self._request("PUT", "/model", json=body, timeout=LOAD_TIMEOUT_S)
         self._raise_for(response, "/model")
+
+    def has_dialogue(self) -> bool:
+        """True when the loaded model predicts actions (a full assistant), False for an NLU-only model."""
+        response = self._request("POST", "/model/predict", json=[])
+        self._raise_for(response, "/model/predict")
+        try:
+            return response.json() is not None
+        except ValueError:
+            raise RasaServerError(f"Rasa server {self.url}/model/predict answered no JSON") from None
 
     def is_open(self) -> bool:
         """True when the server answers ``/status`` without a token (its API is unauthenticated)."""

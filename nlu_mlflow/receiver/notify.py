@@ -15,13 +15,14 @@ import requests
 
 from nlu_mlflow import constants as c
 from nlu_mlflow.decide.redact import redact
-from nlu_mlflow.receiver.deploy import DeployError, DeployResult
+from nlu_mlflow.receiver.deploy import DeployError, DeployRefused, DeployResult
 from nlu_mlflow.tracking.registry import Version
 
 logger = logging.getLogger("nlu_mlflow")
 
 EVENT_LIVE = "live"
 EVENT_FAILED = "failed"
+EVENT_REFUSED = "refused"  # not loaded on purpose (an NLU-only model for a full assistant)
 TIMEOUT_S = 10.0
 MAX_FIELDS = 10  # Slack's limit for a section's fields
 MAX_TEXT = 2900  # Slack's limit for a text object is 3000 characters
@@ -32,7 +33,8 @@ class NotifyError(RuntimeError):
 
 
 def build_message(version: Version, event: str, detail: str = "") -> dict:
-    """Incoming-webhook JSON: ``version`` went live (``EVENT_LIVE``) or failed to (``EVENT_FAILED``)."""
+    """Incoming-webhook JSON: ``version`` went live (``EVENT_LIVE``), failed to (``EVENT_FAILED``) or was
+    refused (``EVENT_REFUSED``)."""
     title = headline(version, event)
     blocks = [
         {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
@@ -58,7 +60,8 @@ def not_live(model_name: str, error: DeployError, rasa_url: str, serving: str) -
     detail = f"{error}. Rasa {rasa_url} keeps serving {serving}."
     if error.version is None:
         return text_message(f"{model_name}: nothing went live. {detail}")
-    return build_message(error.version, EVENT_FAILED, detail)
+    event = EVENT_REFUSED if isinstance(error, DeployRefused) else EVENT_FAILED
+    return build_message(error.version, event, detail)
 
 
 def text_message(text: str) -> dict:
@@ -69,7 +72,9 @@ def text_message(text: str) -> dict:
 def headline(version: Version, event: str) -> str:
     config = version.tags.get(c.TAG_CONFIG)
     what = f"{version.name} version {version.version}" + (f" ({config})" if config else "")
-    return f"{what} is live" if event == EVENT_LIVE else f"{what} failed to go live"
+    if event == EVENT_LIVE:
+        return f"{what} is live"
+    return f"{what} was refused" if event == EVENT_REFUSED else f"{what} failed to go live"
 
 
 def score_fields(tags: dict[str, str]) -> list[dict]:

@@ -274,6 +274,7 @@ class RasaApi:
     url: str
     token: str
     log: Path
+    proc: subprocess.Popen | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def status(self) -> dict:
         return requests.get(f"{self.url}/status", params={"token": self.token}, timeout=10).json()
@@ -286,47 +287,62 @@ class RasaApi:
             if "Loading model" in line and archive_name in line
         )
 
+    def say(self, text: str, sender: str = "tester") -> list[str]:
+        """The assistant's answers to ``text`` over the REST channel (needs ``rest_channel=True``)."""
+        answer = requests.post(
+            f"{self.url}/webhooks/rest/webhook", json={"sender": sender, "message": text}, timeout=60
+        )
+        answer.raise_for_status()
+        return [message.get("text", "") for message in answer.json()]
+
+    def wait_ready(self, timeout: float = 300.0) -> None:
+        """Until the server reports a loaded model (a server loading a model answers nothing meanwhile)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"rasa run exited with {self.proc.returncode}; see {self.log}")
+            with contextlib.suppress(requests.RequestException, ValueError):
+                if self.status().get("model_file"):
+                    return
+            time.sleep(0.5)
+        raise TimeoutError(f"rasa run did not load its model within {timeout} s; see {self.log}")
+
 
 @contextlib.contextmanager
-def rasa_server(archive: Path, token: str, log: Path, timeout: float = 300.0) -> Iterator[RasaApi]:
-    """`rasa run --enable-api --auth-token TOKEN -m ARCHIVE` on a free loopback port (30-60 s to start)."""
+def rasa_server(
+    archive: Path,
+    token: str,
+    log: Path,
+    timeout: float = 300.0,
+    rest_channel: bool = False,
+    wait: bool = True,
+) -> Iterator[RasaApi]:
+    """`rasa run --enable-api --auth-token TOKEN -m ARCHIVE` on a free loopback port (30-60 s to start).
+
+    ``rest_channel``: with a credentials file naming `rest:`, so conversations reach
+    `POST /webhooks/rest/webhook` (``RasaApi.say``). ``wait=False`` yields at once (call ``wait_ready``).
+    """
     port = free_port()
     cmd = [
-        str(BIN / "rasa"),
-        "run",
-        "--enable-api",
-        "--auth-token",
-        token,
-        "-m",
-        str(archive),
-        "-i",
-        "127.0.0.1",
-        "-p",
-        str(port),
-    ]
+        str(BIN / "rasa"), "run", "--enable-api", "--auth-token", token,
+        "-m", str(archive), "-i", "127.0.0.1", "-p", str(port),
+    ]  # fmt: skip
+    if rest_channel:
+        credentials = log.parent / "credentials.yml"
+        credentials.write_text("rest:\n")
+        cmd += ["--credentials", str(credentials)]
     env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "LOG_LEVEL_LIBRARIES": "ERROR"}
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=log.parent, start_new_session=True
         )
-    api = RasaApi(f"http://127.0.0.1:{port}", token, log)
+    api = RasaApi(f"http://127.0.0.1:{port}", token, log, proc)
     try:
-        _wait_for_model(api, proc, timeout)
+        if wait:
+            api.wait_ready(timeout)
         yield api
     finally:
         stop(proc)
-
-
-def _wait_for_model(api: RasaApi, proc: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"rasa run exited with {proc.returncode}; see {api.log}")
-        with contextlib.suppress(requests.RequestException, ValueError):
-            if api.status().get("model_file"):
-                return
-        time.sleep(0.5)
-    raise TimeoutError(f"rasa run did not load its model within {timeout} s; see {api.log}")
 
 
 @dataclasses.dataclass

@@ -2,8 +2,9 @@
 where a model is loaded, a real `rasa run --enable-api --auth-token` (session fixture `rasa_api`).
 
 Deliveries are signed here the way MLflow signs them (tests/test_signature.py pins the agreement;
-tests/test_webhooks_e2e.py has MLflow itself deliver). Where no model may be loaded, the receiver
-points at a port nothing listens on: a delivery that got past the checks would answer 502.
+tests/test_webhooks_e2e.py has MLflow itself deliver). A production delivery is answered 202 at once and
+handled by the receiver's worker thread; tests wait for its record in the delivery log. Where no model
+may be loaded, the receiver points at a port nothing listens on.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ from typer.testing import CliRunner
 from nlu_mlflow import constants as c
 from nlu_mlflow.cli.webhooks import RASA_TOKEN_ENV, SECRET_ENV, sync_rasa, webhooks_app
 from nlu_mlflow.rasa.server import RasaServer, RasaServerError
-from nlu_mlflow.receiver.app import STATE_FILE, ReceiverSettings, create_app
-from nlu_mlflow.receiver.deliveries import STATUS_DONE, STATUS_FAILED, DeliveryLog
+from nlu_mlflow.receiver import deploy
+from nlu_mlflow.receiver.app import STATE_FILE, Receiver, ReceiverSettings, create_app
+from nlu_mlflow.receiver.deliveries import PENDING, STATUS_DONE, STATUS_FAILED, STATUS_QUEUED, DeliveryLog
 from nlu_mlflow.receiver.deploy import DeployError, deploy_version, deployed_file_name
 from nlu_mlflow.receiver.signature import HEADER_DELIVERY_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, sign
 from nlu_mlflow.tracking import models as pyfunc_model
@@ -94,6 +96,20 @@ class Running:
     def deliveries(self):
         return DeliveryLog(self.work_dir / STATE_FILE).all()
 
+    def finished(self, delivery_id: str, timeout: float = 120):
+        """The delivery's record once the worker is done with it."""
+
+        def done():
+            record = DeliveryLog(self.work_dir / STATE_FILE).get(delivery_id)
+            return record if record is not None and record.status not in PENDING else None
+
+        return servers.wait_until(done, timeout, f"delivery {delivery_id} finished")
+
+
+def settings(rasa: RasaServer, work_dir: Path, slack_url: str) -> ReceiverSettings:
+    """The receiver's settings in these tests: two tries of a failed load, 0.1 s apart."""
+    return ReceiverSettings(MODEL, rasa, work_dir, SECRET, slack_url, load_tries=2, retry_backoff_s=0.1)
+
 
 @pytest.fixture()
 def sink():
@@ -110,7 +126,7 @@ def receiver(tmp_path, sink):
         work_dir = work_dir or tmp_path / "deploy"
         stack = contextlib.ExitStack()
         stacks.append(stack)
-        app = create_app(ReceiverSettings(MODEL, rasa, work_dir, SECRET, sink.url))
+        app = create_app(settings(rasa, work_dir, sink.url))
         return Running(stack.enter_context(servers.uvicorn_thread(app)), work_dir, stack)
 
     yield start
@@ -240,22 +256,90 @@ def test_other_events_are_acknowledged_without_loading(receiver, sink, body, out
     assert [r.status for r in running.deliveries()] == [STATUS_DONE]
 
 
+# --- the worker: every outcome recorded, the next delivery still handled ---
+
+
+@pytest.fixture()
+def dead_registry():
+    """MLflow pointed at a port nothing listens on, with no HTTP retries: the registry is unreachable."""
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"http://127.0.0.1:{servers.free_port()}")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        patch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+        yield
+    mlflow.set_tracking_uri(previous)
+
+
+def test_a_registry_outage_and_an_unexpected_error_are_recorded_and_the_worker_goes_on(
+    receiver, sink, dead_registry, monkeypatch
+):
+    running = receiver(dead_rasa())
+    outage = signed(alias_event("1"), delivery_id="outage")
+    assert post(running.url, alias_event("1"), outage).status_code == 202
+    record = running.finished("outage")
+    assert (record.status, record.attempts) == (STATUS_FAILED, 2), record
+    assert "(try 2 of 2)" in record.outcome and "127.0.0.1" in record.outcome
+    assert len(sink.messages) == 1 and sink.texts()[0].startswith(f"{MODEL}: nothing went live")
+
+    def broken(*args):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(deploy, "sync", broken)  # stands in for a bug in the deploy step
+    assert post(running.url, alias_event("2"), signed(alias_event("2"), delivery_id="bug")).status_code == 202
+    record = running.finished("bug")
+    assert (record.status, record.outcome) == (STATUS_FAILED, "unexpected error KeyError: 'a bug'")
+    assert sink.texts()[1].startswith(f"{MODEL}: nothing went live. unexpected error KeyError")
+    assert (
+        post(running.url, alias_event("3"), signed(alias_event("3"), delivery_id="after")).status_code == 202
+    )
+    assert running.finished("after").status == STATUS_FAILED  # handled: the worker outlived the bug
+
+
+def test_deliveries_and_health_show_what_happened_without_secrets(receiver, sink):
+    running = receiver(dead_rasa())
+    body = event("model_version", {"name": MODEL, "version": "4"})
+    post(running.url, body, signed(body, delivery_id="seen-1"))
+    post(running.url, body, signed(body, delivery_id="seen-2"))
+
+    shown = requests.get(f"{running.url}/deliveries", params={"limit": 1}, timeout=10)
+    assert shown.status_code == 200
+    [latest] = shown.json()["deliveries"]
+    assert (latest["delivery_id"], latest["status"]) == ("seen-2", STATUS_DONE)
+    assert set(latest) == {
+        "delivery_id",
+        "event",
+        "status",
+        "outcome",
+        "attempts",
+        "received_at",
+        "updated_at",
+    }
+    assert SECRET not in shown.text and sink.url not in shown.text
+    assert requests.get(f"{running.url}/deliveries", params={"limit": 0}, timeout=10).status_code == 422
+    assert requests.get(f"{running.url}/health", timeout=10).json() == {"status": "ok", "pending": 0}
+
+
 # --- production deliveries against a real Rasa server ---
 
 
 @pytest.mark.slow
-def test_production_is_loaded_and_announced_once_for_a_duplicate_delivery(rasa_api, store, receiver, sink):
+def test_production_is_answered_at_once_loaded_after_and_announced_once_for_a_duplicate(
+    rasa_api, store, receiver, sink
+):
     running = receiver(RasaServer(rasa_api.url, rasa_api.token))
     version = make_production(store)
     body, headers = alias_event(version), signed(alias_event(version), delivery_id="dup-1")
 
     first, again = post(running.url, body, headers), post(running.url, body, headers)
 
+    assert (first.status_code, first.json()) == (202, {"outcome": STATUS_QUEUED, "delivery_id": "dup-1"})
+    assert (again.status_code, again.json()["outcome"]) == (200, "duplicate")
+    record = running.finished("dup-1")
     archive = deployed_file_name(MODEL, version)
-    assert first.status_code == 200 and first.json()["outcome"].startswith(f"version {version} live"), (
-        first.text
+    assert (record.status, record.outcome.startswith(f"version {version} live")) == (STATUS_DONE, True), (
+        record
     )
-    assert (again.status_code, again.json()) == (200, {"outcome": "duplicate"})
     assert rasa_api.status()["model_file"] == archive
     assert rasa_api.loads_of(archive) == 1
     assert len(sink.messages) == 1
@@ -273,38 +357,64 @@ def test_a_restarted_receiver_still_knows_a_handled_delivery(rasa_api, store, re
     body = alias_event(version)
     headers = signed(body, delivery_id="restart-1")
     first = receiver(rasa, tmp_path / "work")
-    assert post(first.url, body, headers).status_code == 200
+    assert post(first.url, body, headers).status_code == 202
+    first.finished("restart-1")
     first.stop.close()
 
     second = receiver(rasa, tmp_path / "work")
     answer = post(second.url, body, headers)
 
-    assert answer.json() == {"outcome": "duplicate"}
+    assert answer.json() == {"outcome": "duplicate", "status": STATUS_DONE}
     assert rasa_api.loads_of(deployed_file_name(MODEL, version)) == 1
     assert len(sink.messages) == 1
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["traversal", "absolute", "symlink", "device", "fifo", "not a rasa model"])
-def test_a_bad_archive_keeps_the_old_model_and_asks_for_a_retry(
-    rasa_api, store, receiver, sink, tmp_path, kind
+def test_a_restarted_receiver_resumes_accepted_deliveries_in_order(rasa_api, store, receiver, sink, tmp_path):
+    rasa = RasaServer(rasa_api.url, rasa_api.token)
+    version = make_production(store)
+    stopped = Receiver(settings(rasa, tmp_path / "work", sink.url))  # accepts, but its worker never ran
+    for delivery_id in ("resume-b", "resume-a"):
+        reply = stopped.handle(signed(alias_event(version), delivery_id=delivery_id), alias_event(version))
+        assert reply.status_code == 202
+    assert rasa_api.status()["model_file"] != deployed_file_name(MODEL, version)
+
+    running = receiver(rasa, tmp_path / "work")
+
+    first, second = running.finished("resume-b"), running.finished("resume-a")
+    assert first.outcome.startswith(f"version {version} live as")  # the first accepted did the load
+    assert second.outcome.startswith(f"version {version} already live")
+    assert first.updated_at <= second.updated_at
+    assert rasa_api.status()["model_file"] == deployed_file_name(MODEL, version)
+    assert len(sink.messages) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("kind", "tries"),
+    [("traversal", 1), ("absolute", 1), ("symlink", 1), ("device", 1), ("fifo", 1), ("not a rasa model", 2)],
+)
+def test_a_bad_archive_keeps_the_old_model_and_is_announced_once(
+    rasa_api, store, receiver, sink, tmp_path, kind, tries
 ):
+    """An archive failing its check is not tried again (the same bytes fail again); one Rasa refuses is
+    tried ``load_tries`` times. Either way one message, whatever MLflow resends."""
     running = receiver(RasaServer(rasa_api.url, rasa_api.token))
     serving = rasa_api.status()
     version = make_production(store, log_bad_model(store.experiment_id, kind, tmp_path))
     body, headers = alias_event(version), signed(alias_event(version), delivery_id=f"bad-{kind}")
 
-    answers = [post(running.url, body, headers) for _ in range(2)]  # the second: MLflow's retry
+    answers = [post(running.url, body, headers) for _ in range(2)]  # the second: a resend by MLflow
+    record = running.finished(f"bad-{kind}")
 
-    assert [a.status_code for a in answers] == [502, 502]
+    assert [a.status_code for a in answers] == [202, 200]
+    assert (record.status, record.attempts) == (STATUS_FAILED, tries)
     assert rasa_api.status() == serving
     assert len(sink.messages) == 1, sink.texts()
     assert sink.messages[0]["text"].startswith(f"{MODEL} version {version} (logreg_crf) failed to go live")
     assert f"keeps serving {serving['model_file']}" in sink.messages[0]["text"]
     expected = "could not be loaded" if kind == "not a rasa model" else "link or device or leaves"
-    assert expected in sink.messages[0]["text"]
-    [record] = running.deliveries()
-    assert (record.status, record.attempts) == (STATUS_FAILED, 2)
+    assert expected in sink.messages[0]["text"] and expected in record.outcome
     assert not (running.work_dir / deployed_file_name(MODEL, version)).exists()
     assert not (running.work_dir.parent / "evil.txt").exists()
 
@@ -322,6 +432,7 @@ def test_deploying_a_missing_version_names_it(store, tmp_path):
 def test_a_protected_rasa_server_is_accepted_and_a_wrong_token_refused(rasa_api):
     assert RasaServer(rasa_api.url, rasa_api.token).is_open() is False
     RasaServer(rasa_api.url, rasa_api.token).ensure_protected()
+    assert RasaServer(rasa_api.url, rasa_api.token).has_dialogue() is False  # it serves an NLU-only model
     with pytest.raises(RasaServerError, match="refused the token") as raised:
         RasaServer(rasa_api.url, "wrong-token").status()
     assert "wrong-token" not in str(raised.value)

@@ -46,6 +46,7 @@ def test_score_fields_list_the_primary_metric_first_and_skip_what_is_not_a_numbe
     [
         (notify.EVENT_LIVE, TAGS, "rasa-nlu version 7 (diet) is live"),
         (notify.EVENT_FAILED, TAGS, "rasa-nlu version 7 (diet) failed to go live"),
+        (notify.EVENT_REFUSED, TAGS, "rasa-nlu version 7 (diet) was refused"),
         (notify.EVENT_LIVE, {}, "rasa-nlu version 7 is live"),
     ],
 )
