@@ -1,9 +1,10 @@
 """Test conversations: Rasa's story evaluation of a whole assistant, as ``rasa test core`` runs it.
 
-``rasa.core.test.test`` runs every test conversation through the model (the user's text through NLU,
-then the policies' next actions) and writes Rasa's story report, confusion matrix and the failed and
-successful conversations; this module adds the fixed metric names (``decide.metrics.core_metrics``) and a
-table with one row per test conversation.
+``rasa.core.test.test`` runs every test conversation through the model's dialogue policies (each user turn
+as its annotated intent and entities, as ``rasa test core`` does without ``--e2e``: the NLU part is measured
+by the NLU metrics) and writes Rasa's story report, confusion matrix and the failed and successful
+conversations; this module adds the fixed metric names (``decide.metrics.core_metrics``) and a table with
+one row per test conversation.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def evaluate(agent, conversations: Path, out_dir: Path, sources: dict[str, str] 
     started = time.perf_counter()
     with library_output():  # Rasa's progress bar over the conversations
         result = aio.run(
-            test(str(conversations), agent, out_directory=str(out_dir), e2e=True, successes=True, errors=True)
+            test(str(conversations), agent, out_directory=str(out_dir), e2e=False, successes=True, errors=True)
         )
     metrics = m.core_metrics(result["report"], result["accuracy"], set(agent.domain.action_names_or_texts))
     table = conversation_table(out_dir, sources or {})
