@@ -128,7 +128,7 @@ def test_mlproject_variant_is_a_docker_project_mirroring_the_main_one(project):
     assert project.docker_env["image"] == "nlu-mlflow:latest"
     validate_docker_env(project)  # what `mlflow run` checks before building
     main = _project_spec.load_project(str(ROOT))
-    assert set(project._entry_points) == set(main._entry_points) == {"main", "train"}
+    assert set(project._entry_points) == set(main._entry_points) == {"main", "train", "candidate"}
     for name, ours in project._entry_points.items():
         theirs = main._entry_points[name]
         assert ours.command == theirs.command, name
@@ -241,3 +241,17 @@ def test_build_context_sends_what_the_dockerfile_copies_and_not_the_venv():
         assert dockerignore_allows(source), source
     for heavy in (".venv", "mlruns", "mlruns.db", "mlartifacts", ".git"):
         assert not dockerignore_allows(heavy), heavy
+
+
+def test_candidate_job_runs_the_candidate_command_in_the_image(mlflow_kubernetes, project, tmp_path):
+    job = render(
+        mlflow_kubernetes, project, "candidate", {"parent_run_id": "p" * 32, "config": "diet"}, tmp_path
+    )
+    [container] = job["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == [
+        "python", "-m", "nlu_mlflow.cli", "candidate", "--parent-run-id", "p" * 32, "--config", "diet",
+    ]  # fmt: skip
+    context = (
+        typer.main.get_command(app).commands["candidate"].make_context("candidate", container["command"][4:])
+    )
+    assert context.params == {"parent_run_id": "p" * 32, "config": "diet", "verbose": False}

@@ -278,6 +278,28 @@ def rollback(
     logs.echo(f"rolled back {model_name}: {back}")
 
 
+@app.command(hidden=True)
+def candidate(
+    parent_run_id: Annotated[
+        str, typer.Option(help="The workflow run whose inputs/ the candidate trains on.")
+    ],
+    config: Annotated[str, typer.Option(help="The candidate's config name (inputs/configs/NAME.yml).")],
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Train and score one candidate of a workflow run in the MLflow run started for it (the MLproject's
+    `candidate` entry point, run by the local and kubernetes backends). Exit status 1 when it fails."""
+    from nlu_mlflow.workflow import backends
+    from nlu_mlflow.workflow.candidates import CandidateFailed
+
+    logs.setup(verbose)
+    try:
+        backends.run_one(parent_run_id, config)
+    except CandidateFailed as error:
+        raise _fail(error, 1) from None
+    except TrackingError as error:
+        raise _fail(error, 1) from None
+
+
 @app.command()
 def ui_hint(tracking_uri: TrackingUri = None) -> None:
     """Print the command that opens the MLflow UI on the store in use."""

@@ -124,6 +124,19 @@ OPTIONS: tuple[RunOption, ...] = (
         "evaluating on the test data; logs mean, std and per-fold values; registers nothing.",
         min=2,
     ),
+    _opt(
+        "backend",
+        str | None,
+        "Where candidates train: inline (this process, one after another), local (an MLflow Project run "
+        "per candidate in a subprocess) or kubernetes (a Job per candidate, deploy/kubernetes/) [inline].",
+    ),
+    _opt("parallel", int | None, "Candidates at a time on the local and kubernetes backends [1].", min=1),
+    _opt("candidate_timeout", float | None, "Seconds a submitted candidate may run [21600].", min=1),
+    _opt(
+        "kubernetes_config",
+        Path | None,
+        "MLflow's Kubernetes backend config [deploy/kubernetes/kubernetes_config.json].",
+    ),
     _opt("summary_json", Path | None, "Write the decision summary as JSON here."),
     _opt("report_md", Path | None, "Write the markdown comparison report here."),
     _opt(

@@ -52,7 +52,9 @@ def evaluate(agent, conversations: Path, out_dir: Path, sources: dict[str, str] 
     started = time.perf_counter()
     with library_output():  # Rasa's progress bar over the conversations
         result = aio.run(
-            test(str(conversations), agent, out_directory=str(out_dir), e2e=False, successes=True, errors=True)
+            test(
+                str(conversations), agent, out_directory=str(out_dir), e2e=False, successes=True, errors=True
+            )
         )
     metrics = m.core_metrics(result["report"], result["accuracy"], set(agent.domain.action_names_or_texts))
     table = conversation_table(out_dir, sources or {})

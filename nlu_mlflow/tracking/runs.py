@@ -235,3 +235,57 @@ def log_cross_validation(result: crossval.CVResult) -> None:
     for name in names:
         log_metric_steps(name + crossval.FOLD_SUFFIX, [fold[name] for fold in result.per_fold])
     log_table(result.table(), crossval.ARTIFACT_CV_FOLDS)
+
+
+def active_experiment_id() -> str:
+    return mlflow.active_run().info.experiment_id
+
+
+@translated()
+def create_child_run(parent_run_id: str, experiment_id: str, name: str, tags: dict[str, str]) -> str:
+    """A child run of ``parent_run_id`` for work done elsewhere (a submitted candidate); returns its id."""
+    run = mlflow.MlflowClient().create_run(
+        experiment_id, run_name=name, tags=redact({**tags, "mlflow.parentRunId": parent_run_id})
+    )
+    return run.info.run_id
+
+
+@translated()
+def run_tags(run_id: str) -> dict[str, str]:
+    return dict(mlflow.MlflowClient().get_run(run_id).data.tags)
+
+
+@translated()
+def mark_failed(run_id: str, reason: str) -> None:
+    """Tag a run with why it failed and end it FAILED (unless it already ended so)."""
+    client = mlflow.MlflowClient()
+    client.set_tag(run_id, c.TAG_ERROR, redact_text(reason)[: c.MAX_TAG_LENGTH])
+    if client.get_run(run_id).info.status != "FAILED":
+        client.set_terminated(run_id, "FAILED")
+
+
+@translated()
+def list_artifacts(run_id: str, path: str) -> list[str]:
+    return [a.path for a in mlflow.MlflowClient().list_artifacts(run_id, path)]
+
+
+@translated()
+def load_json(run_id: str, path: str) -> dict | None:
+    """A JSON artifact of a run, or None when the run has none there."""
+    if path not in list_artifacts(run_id, str(Path(path).parent) if "/" in path else None):
+        return None
+    return mlflow.artifacts.load_dict(f"runs:/{run_id}/{path}")
+
+
+@translated()
+def load_table(run_id: str, artifact_file: str) -> pd.DataFrame | None:
+    """A table ``log_table`` wrote into a run, or None."""
+    if artifact_file not in list_artifacts(run_id, None):
+        return None
+    table = mlflow.artifacts.load_dict(f"runs:/{run_id}/{artifact_file}")  # pandas' "split" orientation
+    return pd.DataFrame(table["data"], columns=table["columns"])
+
+
+@translated()
+def download_artifacts(run_id: str, path: str, dst: Path) -> Path:
+    return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, dst_path=str(dst)))

@@ -101,10 +101,21 @@ def run_candidate(config: pipelines.PipelineConfig, shared: CandidateInputs, wor
         except TrackingError:
             raise  # the store failed, not the candidate: the workflow stops
         except Exception as error:
-            reason = redact_text(f"{type(error).__name__}: {error}")[: c.MAX_TAG_LENGTH]
+            reason = redact_text(failure_reason(error))[: c.MAX_TAG_LENGTH]
             logger.error("  %s: failed (%s); the other candidates go on", config.name, reason)
             runs.set_tags({c.TAG_ERROR: reason})
             raise CandidateFailed(FailedCandidate(config.name, run.info.run_id, reason)) from error
+
+
+def failure_reason(error: BaseException) -> str:
+    """The error and, when a library wrapped it (Rasa's GraphComponentException), its root cause."""
+    text = f"{type(error).__name__}: {error}".rstrip(".")
+    root = error
+    while root.__cause__ is not None or (root.__context__ is not None and not root.__suppress_context__):
+        root = root.__cause__ or root.__context__
+    if root is not error:
+        text += f" (caused by {type(root).__name__}: {root})"
+    return text
 
 
 def _train_and_score(config, shared: CandidateInputs, work: Path, helper, run_id: str) -> Candidate:

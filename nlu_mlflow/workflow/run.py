@@ -8,6 +8,7 @@ record the decision -> re-read production and move it (deciding again if another
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 from dataclasses import dataclass, field
@@ -22,8 +23,8 @@ from nlu_mlflow.errors import InputError
 from nlu_mlflow.rasa import fast_load, plots, runtime
 from nlu_mlflow.tracking import registry, runs, score_cache
 from nlu_mlflow.tracking.registry import RegistryError
+from nlu_mlflow.workflow import backends, crossval, handoff, record, remote
 from nlu_mlflow.workflow import champion as champion_step
-from nlu_mlflow.workflow import crossval, record, remote
 from nlu_mlflow.workflow.candidates import (
     Candidate,
     CandidateFailed,
@@ -90,12 +91,14 @@ def run(settings: WorkflowSettings) -> WorkflowResult:
         work = Path(tmp)
         if inputs is None:
             inputs = _fetch_and_prepare(settings, source, work / "data")
+        shared = None if settings.cv_folds else _hand_off(settings, inputs, work, env_tags)
+        inputs = shared.inputs if shared else inputs
         _log_workflow_inputs(settings, inputs)
         try:
             if settings.cv_folds:
                 result = _cross_validate_all(settings, inputs, work, env_tags, parent.info.run_id, uri)
             else:
-                result = _train_and_decide(settings, inputs, work, env_tags, parent.info.run_id, uri)
+                result = _train_and_decide(settings, shared, work, parent.info.run_id, uri)
         except ChampionUnusable as error:
             record.record_failure(settings, str(error))
             raise
@@ -103,28 +106,58 @@ def run(settings: WorkflowSettings) -> WorkflowResult:
     return result
 
 
-def _train_and_decide(
-    settings, inputs: Inputs, work: Path, env_tags, run_id: str, uri: str
-) -> WorkflowResult:
-    train_yaml = inputs.train.to_yaml(work / "train.yml")
-    tests = inputs.project.stage_test_stories(work) if inputs.has_conversations else None
-    shared = CandidateInputs(inputs, settings, train_yaml, tests, env_tags)
+def _hand_off(settings: WorkflowSettings, inputs: Inputs, work: Path, env_tags) -> CandidateInputs:
+    """Write the run's exact inputs, log them on the parent run and read them back: every candidate, in this
+    process or elsewhere, trains and is scored on these bytes (``handoff``)."""
+    folder = handoff.write(inputs, settings, work / handoff.ARTIFACT_DIR, env_tags)
+    runs.log_artifacts(folder, handoff.ARTIFACT_DIR)
+    shared = handoff.read(folder, work / "shared")
+    return CandidateInputs(
+        dataclasses.replace(shared.inputs, overlap=inputs.overlap), settings, shared.train_yaml, shared.tests,
+        env_tags,
+    )  # fmt: skip
+
+
+def _train_and_decide(settings, shared: CandidateInputs, work: Path, run_id: str, uri: str) -> WorkflowResult:
+    inputs, tests = shared.inputs, shared.tests
     # Rasa's load-time retraining is skipped when a model is loaded to be scored (fast_load.py);
     # Rasa's plots are drawn by a helper process while the next pipeline trains (plots.py)
     with fast_load.enabled(), plots.PlotHelper(runs.log_artifact_to, runs.set_run_tags) as helper:
-        candidates, failed = [], []
-        for i, config in enumerate(inputs.configs, start=1):
-            logger.info("[%d/%d] %s: training", i, len(inputs.configs), config.name)
-            try:
-                candidates.append(run_candidate(config, shared, work / config.name, helper))
-            except CandidateFailed as error:
-                failed.append(error.failed)
+        if settings.backend == "inline":
+            candidates, failed = _train_inline(shared, work, helper)
+        else:
+            submission = backends.Submission(
+                settings.backend, settings.parallel, settings.candidate_timeout, _project_uri(settings),
+                settings.kubernetes_config if settings.backend == "kubernetes" else None,
+            )  # fmt: skip
+            candidates, failed = backends.run_submitted(inputs.configs, submission, run_id, shared.env_tags)
         chosen = _select(candidates, failed, settings)
         _log_selection(candidates, chosen)
         with helper.capture(run_id, c.ARTIFACT_CHAMPION_REPORTS):
             partial = WorkflowResult(run_id, uri, candidates, chosen, Outcome(), failed=failed)
             outcome = _after_selection(settings, inputs, partial, work / "champion", tests)
     return WorkflowResult(run_id, uri, candidates, chosen, outcome, failed=failed)
+
+
+def _train_inline(
+    shared: CandidateInputs, work: Path, helper
+) -> tuple[list[Candidate], list[FailedCandidate]]:
+    configs = shared.inputs.configs
+    candidates, failed = [], []
+    for i, config in enumerate(configs, start=1):
+        logger.info("[%d/%d] %s: training", i, len(configs), config.name)
+        try:
+            candidates.append(run_candidate(config, shared, work / config.name, helper))
+        except CandidateFailed as error:
+            failed.append(error.failed)
+    return candidates, failed
+
+
+def _project_uri(settings: WorkflowSettings) -> Path:
+    """The MLproject whose ``candidate`` entry point runs a submitted candidate: this repository's for the
+    local backend, the docker variant in deploy/kubernetes/ for Kubernetes."""
+    root = Path(__file__).resolve().parents[2]
+    return root / "deploy" / "kubernetes" if settings.backend == "kubernetes" else root
 
 
 def _select(candidates: list[Candidate], failed: list[FailedCandidate], settings) -> selection.Selection:

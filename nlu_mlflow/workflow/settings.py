@@ -28,7 +28,11 @@ from nlu_mlflow.decide.promotion import PromotionPolicy
 from nlu_mlflow.errors import InputError
 from nlu_mlflow.workflow import remote
 
+BACKENDS = ("inline", "local", "kubernetes")
+KUBERNETES_CONFIG = Path("deploy/kubernetes/kubernetes_config.json")
+
 PATH_KEYS = (
+    "kubernetes_config",
     "data",
     "project",
     "test_data",
@@ -67,6 +71,10 @@ class WorkflowSettings:
     data_token_header: str = remote.DEFAULT_HEADER
     data_timeout: float = 30.0
     data_retries: int = 3
+    backend: str = "inline"  # where candidates train: inline | local | kubernetes (workflow.backends)
+    parallel: int = 1  # candidates at a time on the local and kubernetes backends
+    candidate_timeout: float = 6 * 3600.0  # seconds a submitted candidate may take
+    kubernetes_config: Path = KUBERNETES_CONFIG
     project_dir: Path = field(default_factory=Path.cwd)
 
     @property
@@ -140,7 +148,25 @@ def build(
             values[key] = Path(values[key])
     if values.get("epochs") == 0:
         values["epochs"] = None
+    _check_backend(source, values)
     return WorkflowSettings(**values, policy=policy)
+
+
+def _check_backend(source: str, values: dict[str, Any]) -> None:
+    backend = values.get("backend", "inline")
+    if backend not in BACKENDS:
+        close = difflib.get_close_matches(str(backend), BACKENDS, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"use one of {', '.join(BACKENDS)}"
+        raise InputError(f"{source}: backend '{backend}' is not known; {hint}.")
+    if int(values.get("parallel", 1)) < 1:
+        raise InputError(
+            f"{source}: parallel must be at least 1, got {values['parallel']}; e.g. --parallel 2."
+        )
+    if backend == "kubernetes" and not Path(values.get("kubernetes_config", KUBERNETES_CONFIG)).is_file():
+        raise InputError(
+            f"{source}: backend kubernetes needs a kubernetes config (--kubernetes-config, default "
+            f"{KUBERNETES_CONFIG}); see docs/shared-server.md for what it holds."
+        )
 
 
 def read_policy(workflow_file: Path | None) -> PromotionPolicy:
