@@ -32,7 +32,7 @@ def test_lock_pins_the_measured_stack():
 def test_mlproject_entry_points_are_typed():
     project = yaml.safe_load((ROOT / "MLproject").read_text())
     assert project["conda_env"] == "conda.yaml"
-    assert set(project["entry_points"]) == {"main", "train"}
+    assert set(project["entry_points"]) == {"main", "train", "candidate"}
     for entry in project["entry_points"].values():
         assert all("type" in p for p in entry["parameters"].values())
 

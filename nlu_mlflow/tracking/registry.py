@@ -79,6 +79,14 @@ def get_version(name: str, version: str) -> Version:
 
 
 @translated()
+def is_registered(name: str) -> bool:
+    """Whether ``name`` is a registered model this user may read (a basic-auth server refuses to read an
+    alias of a model that does not exist yet, as it refuses one the user may not read)."""
+    found = client().search_registered_models(filter_string=f"name = '{name}'", max_results=1)
+    return any(m.name == name for m in found)
+
+
+@translated()
 def alias_holder(name: str, alias: str = c.ALIAS_PRODUCTION) -> Version | None:
     """The version holding ``alias``, or None (also when the model is not registered yet)."""
     try:

@@ -210,7 +210,9 @@ def _after_selection(settings, inputs: Inputs, partial: WorkflowResult, work: Pa
         return Outcome(message="nothing registered: " + _why_none(partial.selection))
     if not settings.register:
         return Outcome(message=f"best candidate {best.name}; registration turned off (--no-register)")
-    holder = registry.alias_holder(settings.model_name)
+    holder = (
+        registry.alias_holder(settings.model_name) if registry.is_registered(settings.model_name) else None
+    )
     champ = _rescore(holder, inputs, work, tests, partial.run_id)  # before registering: may be unusable
     decision = _decide(best, champ, inputs, settings)
     version = registry.register(best.model_uri, settings.model_name, _version_tags(best, inputs, settings))

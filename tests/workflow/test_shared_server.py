@@ -290,7 +290,8 @@ def test_a_read_only_user_cannot_move_production(shared_server, two_productions,
 
     assert result.exit_code == 77, result.output  # EX_NOPERM
     [error] = error_lines(result.output)
-    assert f"MLflow user '{shared_server.reader.name}' may not set alias 'production'" in error, error
+    # the decision is recorded before production moves: the first write refused is the record's version tag
+    assert f"MLflow user '{shared_server.reader.name}' may not tag version" in error, error
     assert f"that needs EDIT permission on registered model '{SHARED_MODEL}'" in error, error
     assert "Traceback" not in result.output
     assert registry_state(SHARED_MODEL) == before  # no alias, stage, tag or decision run changed
