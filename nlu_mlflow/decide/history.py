@@ -6,7 +6,8 @@ The source of truth is the runs that move production: a workflow's parent run an
 recorded but never carried out (the run stopped in between) stays visible as such. Version tags say only
 the latest promotion of each version (a rollback overwrites ``promoted_at``); they fill in a move whose run
 is gone (deleted for good). ``unexplained`` names a production version no recorded move put there (an alias
-set by hand in the MLflow UI).
+set by hand in the MLflow UI), ``overlapping`` a move that replaced another version than the one before it
+had put there (two hosts wrote the alias at once).
 
 ``tracking.history`` reads the records; ``cli`` prints ``table`` or ``to_dict``.
 """
@@ -185,6 +186,23 @@ def unexplained(rows: Sequence[Change], holders: Mapping[str, str | None]) -> li
     return problems
 
 
+def overlapping(rows: Sequence[Change]) -> list[str]:
+    """One sentence per move that replaced another version than the move before it (of the same model) put
+    into production: two promoters wrote the alias in the same moment (the window after the re-read), or a
+    move in between was made outside nlu-mlflow."""
+    problems = []
+    for model in sorted({row.model_name or "" for row in rows}):
+        moves = [row for row in rows if row.state == MOVED and (row.model_name or "") == model]
+        for newer, older in zip(moves, moves[1:], strict=False):
+            if newer.from_version != older.to_version:
+                problems.append(
+                    f"{model}: the move to version {newer.to_version} at {newer.at} replaced "
+                    f"{_version(newer.from_version)}, but the move before it ({older.at}) had put version "
+                    f"{older.to_version} there: two moves overlapped, or one was made outside nlu-mlflow"
+                )
+    return problems
+
+
 @dataclass(frozen=True)
 class History:
     """The rows newest first, who holds production now (model -> version) and what does not add up."""
@@ -213,7 +231,8 @@ def build(
 ) -> History:
     """The history of the models in ``holders`` (model -> the version holding production now)."""
     rows = changes(runs, versions, include_kept)
-    return History(rows[:limit] if limit else rows, dict(holders), unexplained(rows, holders))
+    notes = unexplained(rows, holders) + overlapping(rows)
+    return History(rows[:limit] if limit else rows, dict(holders), notes)
 
 
 def _version(version: str | None, finetuned_from: str | None = None) -> str:

@@ -155,3 +155,15 @@ def test_runs_from_before_moved_at_use_the_versions_promoted_at():
 
 def test_nothing_recorded():
     assert build([], {}, {}).table() == "no change of production recorded"
+
+
+def test_two_moves_that_overlapped_are_a_warning():
+    """Both promoters re-read version 1 before either wrote: both records say they replaced version 1."""
+    first = run("a", c.DECISION_PROMOTED, "2", "1", minute=1)
+    second = run("b", c.DECISION_PROMOTED, "3", "1", minute=2)
+    [warning] = build([first, second], {}, {MODEL: "3"}).warnings
+    assert warning.startswith(
+        f"{MODEL}: the move to version 3 at 2025-11-24T16:02:00.000+00:00 replaced v1, "
+    )
+    assert "had put version 2 there: two moves overlapped" in warning
+    assert build(SEQUENCE, {}, {MODEL: "1"}).warnings == []  # a chain of moves, each from the last one's
