@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,6 +15,7 @@ from nlu_mlflow import constants as c
 from nlu_mlflow.cli import logs, run_options
 from nlu_mlflow.cli.webhooks import EXIT_REFUSED, slack_url_from_env, sync_rasa, webhooks_app
 from nlu_mlflow.errors import InputError
+from nlu_mlflow.tracking import history as production_history
 from nlu_mlflow.tracking import runs
 from nlu_mlflow.tracking.errors import AccessError, TrackingError
 from nlu_mlflow.tracking.registry import RegistryError
@@ -298,6 +301,31 @@ def candidate(
         raise _fail(error, 1) from None
     except TrackingError as error:
         raise _fail(error, 1) from None
+
+
+@app.command()
+def history(
+    model_name: Annotated[
+        str | None, typer.Option(help="Only this registered model (default: every model).")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many rows, newest first.")] = 50,
+    include_kept: Annotated[
+        bool, typer.Option("--all", help="Also the workflow decisions that kept production as it was.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Every change of production, newest first: when, from which version to which, by which run, why.
+
+    A promotion that was recorded but never carried out (the run stopped before moving) shows as NOT MOVED.
+    """
+    logs.setup(False)
+    with _known_errors():
+        runs.open_store(
+            tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or runs.default_tracking_uri(Path.cwd())
+        )
+        found = production_history.read(model_name, limit, include_kept)
+    logs.echo(json.dumps(found.to_dict(), indent=2) if as_json else found.table())
 
 
 @app.command()

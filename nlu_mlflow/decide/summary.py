@@ -16,8 +16,10 @@ from nlu_mlflow import constants as c
 from nlu_mlflow.decide.promotion import Decision
 
 
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+def now_iso(timespec: str = "seconds") -> str:
+    """Now in UTC as ISO 8601; moves of production take ``milliseconds``, so that two moves in one second
+    still sort (``decide.history``)."""
+    return datetime.now(timezone.utc).isoformat(timespec=timespec)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class RunFacts:
     failed: Sequence[tuple[str, str]] = ()  # (config, reason) of candidates that did not train or score
     moved: bool = False  # production was moved (False before the move, and for every other decision)
     rechecks: int = 0  # times production changed under the run and the decision was made again
+    moved_at: str | None = None  # when production was moved (set once it was)
+    replaced: str | None = None  # the version that held production just before the move
 
     @property
     def label(self) -> str:
@@ -102,6 +106,8 @@ def summary(facts: RunFacts, decided_at: str | None = None) -> dict:
         "selection": dict(facts.selection_reasons),
         "failed_candidates": [{"config": name, "reason": why} for name, why in facts.failed],
         "production_moved": facts.moved,
+        "moved_at": facts.moved_at if facts.moved else None,
+        "replaced_version": facts.replaced if facts.moved else None,
         "rechecks": facts.rechecks,
         "decided_at": decided_at or now_iso(),
     }
@@ -154,11 +160,25 @@ def version_description(facts: RunFacts, primary_metric: str) -> str:
 
 def run_tags(facts: RunFacts) -> dict[str, str]:
     """Tags on the parent run: the decision, its reasons and the versions involved."""
-    tags = {c.TAG_DECISION: facts.label, c.TAG_DECISION_REASONS: facts.reasons[: c.MAX_TAG_LENGTH]}
+    tags = {
+        c.TAG_DECISION: facts.label,
+        c.TAG_DECISION_REASONS: facts.reasons[: c.MAX_TAG_LENGTH],
+        c.TAG_MODEL_NAME: facts.model_name,
+    }
+    if facts.rechecks:
+        tags[c.TAG_RECHECKS] = str(facts.rechecks)
     if facts.candidate and facts.candidate.version:
         tags[c.TAG_CANDIDATE_VERSION] = facts.candidate.version
     if facts.champion:
         tags[c.TAG_CHAMPION_VERSION] = facts.champion.version
+    return tags
+
+
+def moved_tags(facts: RunFacts) -> dict[str, str]:
+    """Tags on the run once production moved: that it did, when, and which version it replaced."""
+    tags = {c.TAG_PRODUCTION_MOVED: "true", c.TAG_MOVED_AT: facts.moved_at or now_iso("milliseconds")}
+    if facts.replaced:
+        tags[c.TAG_REPLACED_VERSION] = facts.replaced
     return tags
 
 
@@ -181,7 +201,7 @@ def version_tags(facts: RunFacts, at: str | None = None) -> dict[str, dict[str, 
     if champion:
         tags[c.TAG_CHAMPION_VERSION] = champion.version
     if facts.promoted and facts.moved:
-        tags[c.TAG_PROMOTED_AT] = at or now_iso()
+        tags[c.TAG_PROMOTED_AT] = at or facts.moved_at or now_iso("milliseconds")
     result = {candidate.version: tags}
     if champion:
         result[champion.version] = {

@@ -19,8 +19,6 @@ from nlu_mlflow.decide.redact import redact_text
 from nlu_mlflow.tracking import registry, runs
 from nlu_mlflow.tracking.errors import Needs, translated
 
-ROLE_MANUAL = "manual"
-
 
 @dataclass(frozen=True, eq=False)
 class DecisionRecord:
@@ -60,10 +58,13 @@ def write_decision(record: DecisionRecord) -> None:
 
 
 @translated()
-def write_moved(model_name: str, summary: dict, version_tags: dict[str, dict[str, str]]) -> None:
-    """After production moved: ``decision.json`` and the run say so, the version says when."""
+def write_moved(
+    model_name: str, summary: dict, version_tags: dict[str, dict[str, str]], run_tags: dict[str, str]
+) -> None:
+    """After production moved: ``decision.json`` and the run say so (``run_tags``: moved, when, replacing
+    which version), the version says when."""
     runs.log_json(summary, c.ARTIFACT_DECISION)
-    runs.set_tags({c.TAG_PRODUCTION_MOVED: "true"})
+    runs.set_tags(run_tags)
     for version, tags in version_tags.items():
         registry.set_version_tags(model_name, version, tags)
 
@@ -115,9 +116,12 @@ def write_manual_move(
     with mlflow.start_run(run_name=f"{label} {name} v{record['version']}") as run:
         runs.set_tags(  # the run writers redact, as for every other record
             {
-                c.TAG_ROLE: ROLE_MANUAL,
+                c.TAG_ROLE: c.ROLE_MANUAL,
                 c.TAG_DECISION: label,
                 c.TAG_DECISION_REASONS: reasons[: c.MAX_TAG_LENGTH],
+                c.TAG_MODEL_NAME: name,
+                c.TAG_CANDIDATE_VERSION: str(record["version"]),
+                **({c.TAG_CHAMPION_VERSION: str(record["replaced"])} if record.get("replaced") else {}),
             }
         )
         runs.log_json(record, c.ARTIFACT_DECISION)
@@ -125,8 +129,14 @@ def write_manual_move(
 
 
 @translated()
-def mark_manual_moved(run_id: str, name: str, version: str, record: dict, at: str) -> None:
+def mark_manual_moved(
+    run_id: str, name: str, version: str, record: dict, at: str, replaced: str | None = None
+) -> None:
+    """After a manual move: the run says it moved, when and which version it replaced; the version when."""
     client = mlflow.MlflowClient()
-    client.log_dict(run_id, {**record, "production_moved": True}, c.ARTIFACT_DECISION)
-    client.set_tag(run_id, c.TAG_PRODUCTION_MOVED, "true")
+    moved = {"production_moved": True, "moved_at": at, "replaced_version": replaced}
+    client.log_dict(run_id, {**record, **moved}, c.ARTIFACT_DECISION)
+    tags = {c.TAG_PRODUCTION_MOVED: "true", c.TAG_MOVED_AT: at}
+    for key, value in {**tags, **({c.TAG_REPLACED_VERSION: replaced} if replaced else {})}.items():
+        client.set_tag(run_id, key, value)
     registry.set_version_tags(name, version, {c.TAG_PROMOTED_AT: at})

@@ -16,6 +16,7 @@ import pandas as pd
 from nlu_mlflow import constants as c
 from nlu_mlflow.decide import crossval
 from nlu_mlflow.decide.redact import redact, redact_text
+from nlu_mlflow.errors import InputError
 from nlu_mlflow.tracking.errors import checked_uri, translated
 
 MAX_PARAM_LENGTH = 6000
@@ -42,6 +43,18 @@ def tracking_uri() -> str:
 def use_tracking_uri(uri: str) -> None:
     """Point MLflow at ``uri`` without creating an experiment (commands that only read or register)."""
     mlflow.set_tracking_uri(checked_uri(uri))
+
+
+@translated()
+def open_store(uri: str) -> None:
+    """Point MLflow at ``uri`` and open its stores quietly (commands that only read): bounded HTTP retries,
+    and a SQLite file that is not there is an error, not a new empty store."""
+    bound_http_retries()
+    path = uri.removeprefix("sqlite:///")
+    if path != uri and not Path(path).is_file():
+        raise InputError(f"no MLflow store at {path}: pass --tracking-uri or set MLFLOW_TRACKING_URI.")
+    use_tracking_uri(uri)
+    _open_stores()
 
 
 def default_tracking_uri(project_dir: Path) -> str:

@@ -139,5 +139,8 @@ def _record_and_move(
         "production_moved": False,
     }
     run_id = records.write_manual_move(name, label, tags, record, why)
-    registry.move_production(name, promoted.version)
-    records.mark_manual_moved(run_id, name, promoted.version, record, now_iso())
+    previous = registry.move_production(name, promoted.version)
+    at = now_iso("milliseconds")
+    records.mark_manual_moved(
+        run_id, name, promoted.version, record, at, previous.version if previous else None
+    )

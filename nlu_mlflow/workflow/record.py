@@ -44,6 +44,8 @@ def facts(result, settings: WorkflowSettings, moved: bool | None = None) -> summ
         failed=[(x.name, x.reason) for x in result.failed],
         moved=outcome.promoted if moved is None else moved,
         rechecks=outcome.rechecks,
+        moved_at=outcome.moved_at,
+        replaced=outcome.replaced,
     )
 
 
@@ -67,10 +69,13 @@ def record_decision(result, settings: WorkflowSettings, inputs: Inputs) -> None:
 
 
 def record_moved(result, settings: WorkflowSettings) -> None:
+    """After production moved: when, and which version it replaced (``moved_at``, ``replaced``)."""
     run_facts = facts(result, settings, moved=True)
     tags = summary.version_tags(run_facts)
     promoted = {run_facts.candidate.version: {k: v for k, v in tags[run_facts.candidate.version].items()}}
-    records.write_moved(settings.model_name, summary.summary(run_facts), promoted)
+    records.write_moved(
+        settings.model_name, summary.summary(run_facts), promoted, summary.moved_tags(run_facts)
+    )
 
 
 def record_run(result, settings: WorkflowSettings, inputs: Inputs) -> dict:

@@ -57,6 +57,8 @@ class Outcome:
     promoted: bool = False  # production moved to ``version``
     message: str = ""
     rechecks: int = 0  # times production changed before the move and the decision was made again
+    moved_at: str | None = None  # when production was moved to ``version`` (set once it was)
+    replaced: str | None = None  # the version that held production just before that move
 
 
 @dataclass(frozen=True, eq=False)
@@ -237,7 +239,11 @@ def _move(settings, inputs: Inputs, partial: WorkflowResult, outcome: Outcome, w
         current = registry.alias_holder(settings.model_name)
         scored = outcome.champion.version.version if outcome.champion else None
         if (current.version if current else None) == scored:
-            registry.move_production(settings.model_name, outcome.version.version)
+            previous = registry.move_production(settings.model_name, outcome.version.version)
+            at, replaced = now_iso("milliseconds"), previous.version if previous else None
+            if replaced != scored:  # the window after the re-read: another host wrote the alias in it
+                logger.warning("production was moved to version %s just before this run moved it", replaced)
+            outcome = dataclasses.replace(outcome, moved_at=at, replaced=replaced)
             record.record_moved(_with(partial, outcome), settings)
             return outcome
         logger.warning(
