@@ -7,7 +7,7 @@ CLI    := $(VENV)/bin/nlu-mlflow
 BENCH_DATA  ?= ../shared/datasets/rasa-demo-flat
 BENCH_EPOCHS ?= 5
 
-.PHONY: venv server-venv server-lock demo test test-fast lint format bench ui clean
+.PHONY: venv server-venv server-lock demo test test-fast lint format bench bench-scale ui clean
 
 $(VENV)/.installed: requirements/lock.txt
 	bash scripts/bootstrap.sh
@@ -48,6 +48,10 @@ format: venv
 bench: venv
 	$(PY) scripts/bench.py --data $(BENCH_DATA) --epochs $(BENCH_EPOCHS)
 	$(PY) scripts/bench_serving.py --data $(BENCH_DATA)
+
+## bench-scale: candidates inline vs --backend local --parallel 2 on the configs (and the search benchmark)
+bench-scale: venv
+	$(PY) scripts/bench_scale.py --epochs $(BENCH_EPOCHS)
 
 ui: venv
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlruns.db --port 5000

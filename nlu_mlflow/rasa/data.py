@@ -123,10 +123,11 @@ def is_dialogue_file(path: Path) -> bool:
         return False
 
 
-def _nlu_part(path: Path, files: list[Path]) -> list[Path]:
+def _nlu_part(path: Path, files: list[Path], project: bool = False) -> list[Path]:
     dialogue = [f for f in files if is_dialogue_file(f)]
     if dialogue:
-        logger.info(
+        logger.log(
+            logging.DEBUG if project else logging.INFO,  # in a project run they are trained, as dialogue
             "%s: stories/rules file(s) %s are not NLU data; only the NLU files are used.",
             path,
             ", ".join(f.name for f in dialogue),
@@ -140,7 +141,7 @@ def _nlu_part(path: Path, files: list[Path]) -> list[Path]:
     return nlu
 
 
-def load_nlu(path: Path | str, files: list[Path] | None = None) -> NluData:
+def load_nlu(path: Path | str, files: list[Path] | None = None, project: bool = False) -> NluData:
     """Load a Rasa NLU file or folder (or the given ``files``, reported as ``path``); every file is read on
     its own so errors can name it.
 
@@ -148,7 +149,7 @@ def load_nlu(path: Path | str, files: list[Path] | None = None) -> NluData:
     Rasa data, only not NLU data).
     """
     path = Path(path)
-    files = _nlu_part(path, files if files is not None else nlu_files(path))
+    files = _nlu_part(path, files if files is not None else nlu_files(path), project)
     parts = tuple((str(f), load_file(f)) for f in files)
     datas = [d for _, d in parts]
     merged = datas[0].merge(*datas[1:]) if len(datas) > 1 else datas[0]

@@ -71,6 +71,7 @@ def configure(tracking_uri: str | None, experiment: str, project_dir: Path | Non
     """
     bound_http_retries()
     project_dir = project_dir or Path.cwd()
+    default_store = not tracking_uri and not os.environ.get("MLFLOW_TRACKING_URI")  # read before MLflow sets it
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(project_dir)
     uri = checked_uri(uri)
     if uri.startswith("sqlite:///"):
@@ -81,7 +82,7 @@ def configure(tracking_uri: str | None, experiment: str, project_dir: Path | Non
         return uri
     if mlflow.get_experiment_by_name(experiment) is None:
         location = None
-        if uri.startswith("sqlite:") and not os.environ.get("MLFLOW_TRACKING_URI") and not tracking_uri:
+        if default_store:  # mlflow.set_tracking_uri has set $MLFLOW_TRACKING_URI by now
             location = (project_dir / c.DEFAULT_ARTIFACT_DIR).resolve().as_uri()
         mlflow.create_experiment(experiment, artifact_location=location)
     mlflow.set_experiment(experiment)

@@ -47,7 +47,7 @@ def write(inputs: Inputs, settings: WorkflowSettings, folder: Path, env_tags: di
         "primary_metric": settings.primary_metric,
         "env_tags": env_tags,
     }
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return folder
 
 

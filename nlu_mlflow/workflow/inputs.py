@@ -73,7 +73,7 @@ def prepare(settings: WorkflowSettings, fetched: Path | None = None) -> Inputs:
     """
     project = rasa_project.load_project(settings.project, settings.test_stories) if settings.project else None
     configs = _configs(settings, project)
-    full = load_nlu(project.data_dir) if project else load_nlu(fetched or settings.data)
+    full = load_nlu(project.data_dir, project=True) if project else load_nlu(fetched or settings.data)
     if fetched is not None:
         full = dataclasses.replace(full, source=settings.remote_source().display)
     problems = validation.check_training_data(full.view, settings.min_examples, settings.conflicts_allowed)
