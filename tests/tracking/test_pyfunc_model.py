@@ -334,3 +334,21 @@ def test_an_mlmodel_path_leaving_the_model_folder_is_refused(tmp_path):
     (model / "MLmodel").write_text(json.dumps(mlmodel))  # JSON is YAML
     with pytest.raises(ValueError, match="leaves the model folder"):
         models.archive_path(model.as_uri(), tmp_path / "download")
+
+
+@pytest.mark.slow
+def test_a_whole_assistant_is_a_pyfunc_that_parses_texts(assistant_model, tmp_path):
+    """A full archive (NLU and dialogue policies) is wrapped as is; predict parses texts as for NLU models."""
+    store = _log_and_register(assistant_model.archive, tmp_path, "assistant")
+    previous = mlflow.get_tracking_uri()
+    try:
+        mlflow.set_tracking_uri(store.tracking_uri)
+        model = mlflow.pyfunc.load_model("models:/assistant/1")
+        frame = model.predict(pd.DataFrame({"text": ["hello there", "do you have vegan pizza"]}))
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert list(frame["intent"]) == ["greet", "faq"]
+    archive = models.archive_path(f"{store.info.model_uri}", tmp_path / "download")
+    from nlu_mlflow.rasa.archive import archive_training_type
+
+    assert archive_training_type(archive) == "both"
