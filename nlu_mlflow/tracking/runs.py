@@ -132,6 +132,47 @@ def candidate_run(name: str, tags: dict[str, str]) -> Iterator[mlflow.ActiveRun]
         yield run
 
 
+@contextmanager
+def trial_run(parent_run_id: str, name: str, tags: dict[str, str]) -> Iterator[str]:
+    """A run nested under ``parent_run_id`` (a search trial), in the parent's experiment; yields its id.
+
+    Works in the process that holds the parent run (then the active run) and in a worker that does not.
+    """
+    with translated():
+        experiment_id = mlflow.MlflowClient().get_run(parent_run_id).info.experiment_id
+        with mlflow.start_run(
+            experiment_id=experiment_id, run_name=name, nested=True, parent_run_id=parent_run_id
+        ) as run:
+            mlflow.set_tags(redact({**tags, c.TAG_ROLE: c.ROLE_TRIAL}))
+            yield run.info.run_id
+
+
+@translated()
+def active_run_id() -> str:
+    return mlflow.active_run().info.run_id
+
+
+def tracking_uri() -> str:
+    """The tracking URI in use (it never carries a password: ``configure`` refuses one)."""
+    return redact_text(mlflow.get_tracking_uri())
+
+
+@translated()
+def artifact_uri(artifact_path: str) -> str:
+    """Where ``artifact_path`` of the active run lives, for a process elsewhere to download."""
+    return mlflow.get_artifact_uri(artifact_path)
+
+
+@translated()
+def download_artifact(uri: str, directory: Path) -> Path:
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(directory)))
+
+
+@translated()
+def log_metric_at(name: str, value: float, step: int) -> None:
+    mlflow.log_metric(name, float(value), step=step)
+
+
 @translated()
 def log_params(params: dict[str, object]) -> None:
     mlflow.log_params({k: redact_text(str(v))[:MAX_PARAM_LENGTH] for k, v in params.items() if v is not None})
