@@ -9,6 +9,7 @@ from pathlib import Path
 from nlu_mlflow import constants as c
 from nlu_mlflow.rasa import finetune, pipelines, plots, scoring, training
 from nlu_mlflow.tracking import models, runs
+from nlu_mlflow.workflow import tune
 from nlu_mlflow.workflow.inputs import Inputs
 from nlu_mlflow.workflow.settings import WorkflowSettings
 
@@ -46,6 +47,10 @@ def run_candidate(
 ) -> Candidate:
     """Train, evaluate and log ``config`` in a child run of the active run."""
     with runs.candidate_run(config.name, env_tags) as run:
+        # hook (issue 14, search): with --trials, a config's `search:` section is searched first, in trials
+        # nested under this run and scored on a validation split of the training data (workflow/tune.py);
+        # the best trial's config is what is trained and tested below. Without either: the config as is.
+        config = tune.best_config(config, inputs.train, settings, work)
         runs.log_params(candidate_params(config, inputs, settings))
         log_datasets(inputs)
         trained = training.train(config, train_yaml, work)

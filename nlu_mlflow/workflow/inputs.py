@@ -19,6 +19,7 @@ from nlu_mlflow.decide.critical_suite import CriticalSuite, check_suite
 from nlu_mlflow.errors import InputError
 from nlu_mlflow.rasa import pipelines
 from nlu_mlflow.rasa.data import NluData, load_nlu, split
+from nlu_mlflow.workflow import tune
 from nlu_mlflow.workflow.settings import WorkflowSettings
 
 logger = logging.getLogger("nlu_mlflow")
@@ -54,6 +55,7 @@ def prepare(settings: WorkflowSettings, fetched: Path | None = None) -> Inputs:
     problems += validation.check_test_data(train.view, test.view)
     if settings.cv_folds:
         problems += crossval.fold_problems(train.view, settings.cv_folds)
+    problems += tune.input_problems(settings, train, configs)  # --trials: its split and storage
     suite = None
     if settings.critical is not None:
         try:
