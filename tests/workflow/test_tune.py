@@ -302,10 +302,12 @@ def test_two_workers_share_one_postgresql_study(tmp_path, pizza_train):
         assert codes == [0, 0], outputs
         trials = optuna.load_study(study_name=spec.study, storage=storage).trials
         finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-        assert len(finished) == WORKER_TRIALS and len({t.number for t in trials}) == len(trials)
+        assert len(finished) == WORKER_TRIALS, [t.state for t in trials]
         ran = [int(re.search(r"^ran (\d+) trial", out, re.M).group(1)) for out in outputs]
+        print(f"\ntwo workers on PostgreSQL: {ran} trials each, {len(trials)} trials in the study")
         assert sum(ran) >= WORKER_TRIALS and min(ran) >= 1, f"both workers ran trials: {ran}"
         logged = nested_runs(mlflow.MlflowClient(mlflow_db), run.info.run_id)
+        # one MLflow run per finished trial: no trial number logged twice, none missing
         assert sorted(int(r.data.tags[c.TAG_TRIAL]) for r in logged) == sorted(t.number for t in finished)
         assert {r.data.tags[c.TAG_TRIAL]: r.info.run_id for r in logged} == {
             str(t.number): t.user_attrs["mlflow_run_id"] for t in finished
