@@ -6,8 +6,10 @@ PY     := $(VENV)/bin/python
 CLI    := $(VENV)/bin/nlu-mlflow
 BENCH_DATA  ?= ../shared/datasets/rasa-demo-flat
 BENCH_EPOCHS ?= 5
+BENCH_SEARCH_DATA ?= ../shared/datasets/snips/train.yml
+BENCH_SEARCH_ARGS ?= --sample 1400 --trials 6 --epochs 9
 
-.PHONY: venv server-venv server-lock demo test test-fast lint format bench bench-scale ui clean
+.PHONY: venv server-venv server-lock demo test test-fast lint format bench bench-scale bench-search ui clean
 
 $(VENV)/.installed: requirements/lock.txt
 	bash scripts/bootstrap.sh
@@ -53,8 +55,13 @@ bench: venv
 bench-scale: venv
 	$(PY) scripts/bench_scale.py --epochs $(BENCH_EPOCHS)
 
+## bench-search: a search with pruning vs the same trials at full budget (epochs, wall time, best validation
+## score, as ratios from one run), and the best trial vs the default config; JSON in bench-results/
+bench-search: venv
+	$(PY) scripts/bench_search.py --data $(BENCH_SEARCH_DATA) $(BENCH_SEARCH_ARGS)
+
 ui: venv
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlruns.db --port 5000
 
 clean:
-	rm -rf mlruns.db mlartifacts mlruns .pytest_cache
+	rm -rf mlruns.db mlartifacts mlruns optuna.db .pytest_cache

@@ -67,6 +67,7 @@ TAG_ROLE = "nlu_mlflow.role"
 ROLE_WORKFLOW = "workflow"
 ROLE_CANDIDATE = "candidate"
 ROLE_MANUAL = "manual"  # the small run a manual promote or rollback leaves
+ROLE_TRIAL = "trial"  # a hyperparameter-search trial, nested under its config's candidate run
 TAG_BEST = "nlu_mlflow.best"
 MLFLOW_RUN_NOTE = "mlflow.note.content"
 
@@ -124,3 +125,15 @@ TAG_DELTA_PREFIX = "nlu_mlflow.delta."  # nlu_mlflow.delta.intent_f1_weighted: c
 TAG_ENTITY_EXTRACTORS = "nlu_mlflow.entity_extractors"
 TAG_HAS_CORE = "nlu_mlflow.has_core"  # "true": the archive is a whole assistant (NLU + dialogue policies)
 TAG_PLOTS_ERROR = "nlu_mlflow.plots_error"
+
+# --- hyperparameter search (workflow/tune.py): on the config's run and on each trial's nested run ---
+TAG_STUDY = "nlu_mlflow.study"
+TAG_TRIAL = "nlu_mlflow.trial"  # the Optuna trial number
+TAG_TRIAL_STATE = "nlu_mlflow.trial_state"  # COMPLETE | PRUNED
+ARTIFACT_SEARCH = "search"  # space.json, trials.csv, plots, and the train/validation splits the trials use
+VALIDATION_PREFIX = "validation_"  # validation_intent_f1_weighted: a trial's score, step = epochs trained
+EPOCHS_TRAINED = "epochs_trained"
+SEARCH_BEST_SCORE = "search_best_validation_score"
+SEARCH_DEFAULT_SCORE = "search_default_validation_score"  # the config's own values, tried first
+SEARCH_EPOCHS_TRAINED = "search_epochs_trained"
+SEARCH_SECONDS = "search_seconds"

@@ -255,3 +255,19 @@ def test_candidate_job_runs_the_candidate_command_in_the_image(mlflow_kubernetes
         typer.main.get_command(app).commands["candidate"].make_context("candidate", container["command"][4:])
     )
     assert context.params == {"parent_run_id": "p" * 32, "config": "diet", "verbose": False}
+
+
+def test_tune_workers_job_runs_the_tune_worker_command_with_its_storage_from_a_secret():
+    job = yaml.safe_load((DEPLOY / "tune-workers-job.yaml").read_text())
+    spec = job["spec"]
+    assert job["kind"] == "Job" and spec["parallelism"] > 1 and "completions" not in spec  # a work queue
+    (container,) = spec["template"]["spec"]["containers"]
+    program, command, *args = container["command"]
+    assert (program, command) == ("nlu-mlflow", "tune-worker")
+    options = {
+        opt for param in typer.main.get_command(app).commands["tune-worker"].params for opt in param.opts
+    }
+    assert {a for a in args if a.startswith("--")} <= options
+    env = {e["name"]: e for e in container["env"]}
+    assert env["NLU_MLFLOW_STUDY_STORAGE"]["valueFrom"]["secretKeyRef"]["key"] == "url"
+    assert env["MLFLOW_TRACKING_URI"]["value"] == IN_CLUSTER_URI

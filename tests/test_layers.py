@@ -1,6 +1,7 @@
 """The package's layers and their import rules (README "Architecture"), checked on the source with ``ast``.
 
 decide/ is pure; rasa/ is the only importer of rasa and TensorFlow; tracking/ the only importer of mlflow;
+workflow/ the only importer of optuna (the hyperparameter search, workflow/tune.py);
 the layers import only downwards; nothing imports cli/; no function is longer than 60 lines.
 """
 
@@ -66,6 +67,8 @@ def violations(path: Path) -> list[str]:
             problems.append(f"{where}:{line} imports {name}: only nlu_mlflow/rasa/ may import {top}")
         if top == "mlflow" and layer != "tracking":
             problems.append(f"{where}:{line} imports {name}: only nlu_mlflow/tracking/ may import mlflow")
+        if top == "optuna" and layer != "workflow":
+            problems.append(f"{where}:{line} imports {name}: only nlu_mlflow/workflow/ may import optuna")
         if target == "cli" and layer != "cli":
             problems.append(f"{where}:{line} imports {name}: nothing imports the cli/ layer")
         if layer and target and target != layer and target not in ALLOWED[layer]:
@@ -122,6 +125,8 @@ def test_no_function_is_longer_than_sixty_lines():
         ("decide", "from nlu_mlflow.rasa import data\n", "decide/ may not import rasa/"),
         ("workflow", "import rasa.core\n", "only nlu_mlflow/rasa/ may import rasa"),
         ("rasa", "from nlu_mlflow.tracking import runs\n", "rasa/ may not import tracking/"),
+        ("tracking", "import optuna\n", "only nlu_mlflow/workflow/ may import optuna"),
+        ("cli", "from optuna.trial import TrialState\n", "only nlu_mlflow/workflow/ may import optuna"),
         ("receiver", "from nlu_mlflow.cli import app\n", "nothing imports the cli/ layer"),
         (
             "tracking",

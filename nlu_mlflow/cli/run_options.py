@@ -137,6 +137,26 @@ OPTIONS: tuple[RunOption, ...] = (
         Path | None,
         "MLflow's Kubernetes backend config [deploy/kubernetes/kubernetes_config.json].",
     ),
+    _opt(
+        "trials",
+        int | None,
+        "Optuna trials per config with a `search:` section, scored on a validation split of the "
+        "training data; the best trial's config is then trained and tested (0: configs as written).",
+        min=0,
+    ),
+    _opt("validation_fraction", float | None, "Share of the training data the trials are scored on [0.2]."),
+    _opt(
+        "pruning",
+        bool | None,
+        "Stop bad trials early (successive halving on epochs: the best third trains 3x longer; default on).",
+        "--pruning/--no-pruning",
+    ),
+    _opt(
+        "study_storage",
+        str | None,
+        "Optuna storage URL the trials share (tune-worker joins it; default: sqlite optuna.db here).",
+        envvar="NLU_MLFLOW_STUDY_STORAGE",
+    ),
     _opt("summary_json", Path | None, "Write the decision summary as JSON here."),
     _opt("report_md", Path | None, "Write the markdown comparison report here."),
     _opt(

@@ -10,7 +10,8 @@ CountVectorsFeaturizer). A value is ``{int: [low, high]}``, ``{float: [low, high
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from nlu_mlflow.errors import InputError
@@ -77,6 +78,8 @@ def _dimension(path: Path | str, name: str, spec: object, pipeline: list[dict]) 
 
 def _range(where: str, kind: str, bounds: object) -> tuple[float, float]:
     number = int if kind == "int" else (int, float)
+    if kind == "float" and isinstance(bounds, list):  # YAML 1.1 (PyYAML) reads 1e-4 as a string
+        bounds = [_float(b) for b in bounds]
     if (
         not isinstance(bounds, list)
         or len(bounds) != 2
@@ -87,6 +90,13 @@ def _range(where: str, kind: str, bounds: object) -> tuple[float, float]:
     if low >= high:
         raise InputError(f"{where}: low {low} is not below high {high}; swap or widen the range.")
     return low, high
+
+
+def _float(value: object) -> object:
+    try:
+        return float(value) if isinstance(value, str) else value
+    except ValueError:
+        return value
 
 
 def _target(path: Path | str, name: str, pipeline: list[dict]) -> tuple[int, str]:
@@ -126,4 +136,74 @@ def apply(pipeline: list[dict], dimensions: list[Dimension], values: dict[str, o
     result = copy.deepcopy(pipeline)
     for dimension in dimensions:
         result[dimension.component][dimension.option] = values[dimension.name]
+    return result
+
+
+def capped(dimensions: list[Dimension], cap: int | None) -> list[Dimension]:
+    """``dimensions`` where a searched ``epochs`` never exceeds ``cap`` (``--epochs``), like the config."""
+    if not cap:
+        return list(dimensions)
+    return [_capped(d, cap) if d.option == "epochs" else d for d in dimensions]
+
+
+def _capped(dimension: Dimension, cap: int) -> Dimension:
+    if dimension.kind == "choice":
+        choices = tuple(
+            dict.fromkeys(min(v, cap) if isinstance(v, int | float) else v for v in dimension.choices)
+        )
+        return replace(dimension, choices=choices)
+    return replace(dimension, low=min(dimension.low, cap), high=min(dimension.high, cap))
+
+
+def contains(dimension: Dimension, value: object) -> bool:
+    """Whether ``value`` is one the dimension can take (a config's own value, to try it first)."""
+    if dimension.kind == "choice":
+        return value in dimension.choices
+    number = int if dimension.kind == "int" else (int, float)
+    return (
+        isinstance(value, number) and not isinstance(value, bool) and dimension.low <= value <= dimension.high
+    )
+
+
+def largest(dimensions: list[Dimension], option: str) -> float | None:
+    """The largest value any dimension of ``option`` can take (None when none searches it)."""
+    tops = [max(d.choices) if d.kind == "choice" else d.high for d in dimensions if d.option == option]
+    return max(tops) if tops else None
+
+
+def records(dimensions: list[Dimension]) -> list[dict]:
+    """The search space as plain records (logged as ``search/space.json``)."""
+    return [asdict(d) | {"choices": list(d.choices)} for d in dimensions]
+
+
+# --- budgets for successive halving: few epochs first, the best third gets three times more ---
+REDUCTION_FACTOR = 3
+
+
+def min_epochs(top: int) -> int:
+    """The first rung's epochs for a study whose trials train at most ``top`` epochs: about three rungs."""
+    return max(1, math.ceil(top / REDUCTION_FACTOR**2))
+
+
+def rungs(full: int | None, first: int | None) -> list[int | None]:
+    """Epochs at which a trial of ``full`` epochs is scored: ``first * 3**k`` below ``full``, then ``full``.
+
+    ``[full]`` alone without pruning (``first`` None) or for a pipeline without epochs (``full`` None).
+    """
+    if not full or not first:
+        return [full]
+    steps = []
+    while first * REDUCTION_FACTOR ** len(steps) < full:
+        steps.append(first * REDUCTION_FACTOR ** len(steps))
+    return [*steps, full]
+
+
+def section(dimensions: list[Dimension]) -> dict:
+    """The ``search:`` section that ``parse`` reads back as ``dimensions`` (a study stores its config so)."""
+    result = {}
+    for d in dimensions:
+        if d.kind == "choice":
+            result[d.name] = {"choice": list(d.choices)}
+        else:
+            result[d.name] = {d.kind: [d.low, d.high], **({"log": True} if d.log else {})}
     return result

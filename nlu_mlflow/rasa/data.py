@@ -158,13 +158,20 @@ def load_nlu(path: Path | str, files: list[Path] | None = None, project: bool = 
     return NluData(merged, str(path), parts)
 
 
-def split(data: NluData, test_fraction: float, seed: int) -> tuple[NluData, NluData]:
-    """Seeded split that keeps each intent's share (Rasa's ``train_test_split``)."""
+def split(
+    data: NluData,
+    test_fraction: float,
+    seed: int,
+    option: str = "--test-fraction",
+    names: tuple[str, str] = ("train", "test"),
+) -> tuple[NluData, NluData]:
+    """Seeded split that keeps each intent's share (Rasa's ``train_test_split``); ``option`` names the
+    fraction in messages, ``names`` the two parts in their sources (a search splits off ``validation``)."""
     if not 0.0 < test_fraction < 1.0:
-        raise InputError(f"--test-fraction {test_fraction}: must lie between 0 and 1, e.g. 0.2.")
+        raise InputError(f"{option} {test_fraction}: must lie between 0 and 1, e.g. 0.2.")
     train, test = data.training_data.train_test_split(train_frac=1.0 - test_fraction, random_seed=seed)
     label = f"{data.source} (split {1 - test_fraction:.2f}/{test_fraction:.2f}, seed {seed})"
-    return NluData(train, label + " train", data.parts), NluData(test, label + " test", data.parts)
+    return NluData(train, f"{label} {names[0]}", data.parts), NluData(test, f"{label} {names[1]}", data.parts)
 
 
 def _entity_key(entity: dict) -> tuple:

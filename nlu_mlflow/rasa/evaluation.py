@@ -99,11 +99,13 @@ def report_contents(eval_data: tuple, out_dir: Path) -> dict:
     return result
 
 
-def evaluate(processor, test: NluData, pipeline_extractors: list[str], out_dir: Path) -> Evaluation:
-    """Score ``processor`` on ``test``; reports are written to ``out_dir``."""
+def evaluate(
+    processor, test: NluData, pipeline_extractors: list[str], out_dir: Path, plots: bool = True
+) -> Evaluation:
+    """Score ``processor`` on ``test``; reports (with ``plots`` also the PNGs) are written to ``out_dir``."""
     started = time.perf_counter()
     intent_results, selection_results, entity_results = predict(processor, test)
-    intents, entities = rasa_reports(intent_results, entity_results, out_dir)
+    intents, entities = rasa_reports(intent_results, entity_results, out_dir, plots)
     main = m.main_extractor(pipeline_extractors, set(entities))
     scores = m.intent_metrics(intents["report"], intents["accuracy"])
     scores.update(m.entity_metrics({k: v["report"] for k, v in entities.items()}, main))

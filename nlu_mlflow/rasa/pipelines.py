@@ -1,15 +1,17 @@
-"""Rasa pipeline configs: discover them, check their components, cap epochs, flatten to params."""
+"""Rasa pipeline configs: discover them, check their components and `search:` section, cap epochs, flatten to
+params."""
 
 from __future__ import annotations
 
 import copy
 import difflib
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
 
+from nlu_mlflow.decide import search_space
 from nlu_mlflow.errors import InputError
 
 CONFIG_SUFFIXES = (".yml", ".yaml")
@@ -23,7 +25,8 @@ class PipelineConfig:
 
     name: str  # file stem; the run name of its MLflow run
     path: Path
-    config: dict  # effective config (after the epoch cap)
+    config: dict  # effective config (after the epoch cap), without its `search:` section
+    search: tuple[search_space.Dimension, ...] = ()  # the `search:` section, epochs within the cap
 
     @property
     def pipeline(self) -> list[dict]:
@@ -37,8 +40,37 @@ class PipelineConfig:
         return [c["name"] for c in self.pipeline]
 
     def write(self, path: Path) -> Path:
+        """The config Rasa trains (never the `search:` section, which Rasa does not know)."""
         path.write_text(yaml.safe_dump(self.config, sort_keys=False), encoding="utf-8")
         return path
+
+    def text(self) -> str:
+        """The effective config with its `search:` section, as YAML that ``parse`` reads back (a study
+        stores it for its workers)."""
+        search = {"search": search_space.section(list(self.search))} if self.search else {}
+        return yaml.safe_dump({**self.config, **search}, sort_keys=False)
+
+    def with_values(self, values: dict[str, object]) -> PipelineConfig:
+        """The config with each searched option set to ``values[name]``; it searches nothing itself."""
+        pipeline = search_space.apply(self.pipeline, list(self.search), values)
+        return replace(self, config={**self.config, "pipeline": pipeline}, search=())
+
+    def with_epoch_cap(self, cap: int | None) -> PipelineConfig:
+        return replace(self, config=cap_epochs(self.config, cap)) if cap else self
+
+    def max_epochs(self) -> int | None:
+        """The most epochs a component of this pipeline trains (None: nothing trains in epochs)."""
+        epochs = [e for c in self.pipeline if (e := c.get("epochs", default_epochs(c["name"]))) is not None]
+        return int(max(epochs)) if epochs else None
+
+    def current_values(self) -> dict[str, object]:
+        """Each searched option's value as configured, or the component's default (None when unknown)."""
+        return {
+            d.name: self.pipeline[d.component].get(
+                d.option, default_config(self.pipeline[d.component]["name"]).get(d.option)
+            )
+            for d in self.search
+        }
 
 
 def discover(configs: Path) -> list[Path]:
@@ -60,9 +92,22 @@ def load(
     project: ProjectConfig | None = None,
     name: str | None = None,
 ) -> PipelineConfig:
-    """Read and check one config; combine it with a ``project``; apply the epoch cap and the seed."""
+    """Read and check one config and its `search:` section; combine it with a ``project`` (its policies,
+    its ResponseSelector); apply the epoch cap and the seed."""
+    return parse(path.read_text(encoding="utf-8"), path, epochs, seed, project, name)
+
+
+def parse(
+    text: str,
+    path: Path,
+    epochs: int | None = None,
+    seed: int | None = None,
+    project: ProjectConfig | None = None,
+    name: str | None = None,
+) -> PipelineConfig:
+    """``load`` on a config's text (``path`` names it in messages and gives the config its name)."""
     try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        config = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -77,9 +122,11 @@ def load(
     problems += _policy_problems(path, config.get("policies"))
     if problems:
         raise InputError(problems)
+    config = dict(config)
+    search = search_space.parse(path, config.pop("search", None), config["pipeline"])
     config = cap_epochs(config, epochs) if epochs else config
     config = with_seed(config, seed) if seed is not None else config
-    return PipelineConfig(name or path.stem, path, config)
+    return PipelineConfig(name or path.stem, path, config, tuple(search_space.capped(search, epochs)))
 
 
 def load_all(

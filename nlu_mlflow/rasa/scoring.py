@@ -60,3 +60,14 @@ def score_archive(
     del processor, agent
     runtime.release_memory()  # the model's graphs, Keras state and the freed heap go back now
     return ModelScores(result, critical_result, dialogue)
+
+
+def validation_metrics(
+    archive: Path, data: NluData, extractors: list[str], out_dir: Path
+) -> dict[str, float]:
+    """The metrics of ``archive`` on ``data`` (a search trial's validation split): no plots, no suite."""
+    processor = evaluation.load_processor(archive)
+    result = evaluation.evaluate(processor, data, extractors, out_dir, plots=False)
+    del processor
+    runtime.release_memory()
+    return result.metrics

@@ -31,15 +31,6 @@ def bound_http_retries() -> None:
         os.environ.setdefault(name, value)
 
 
-def active_run_id() -> str | None:
-    run = mlflow.active_run()
-    return run.info.run_id if run else None
-
-
-def tracking_uri() -> str:
-    return mlflow.get_tracking_uri()
-
-
 def use_tracking_uri(uri: str) -> None:
     """Point MLflow at ``uri`` without creating an experiment (commands that only read or register)."""
     mlflow.set_tracking_uri(checked_uri(uri))
@@ -71,7 +62,9 @@ def configure(tracking_uri: str | None, experiment: str, project_dir: Path | Non
     """
     bound_http_retries()
     project_dir = project_dir or Path.cwd()
-    default_store = not tracking_uri and not os.environ.get("MLFLOW_TRACKING_URI")  # read before MLflow sets it
+    default_store = not tracking_uri and not os.environ.get(
+        "MLFLOW_TRACKING_URI"
+    )  # read before MLflow sets it
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(project_dir)
     uri = checked_uri(uri)
     if uri.startswith("sqlite:///"):
@@ -82,7 +75,7 @@ def configure(tracking_uri: str | None, experiment: str, project_dir: Path | Non
         return uri
     if mlflow.get_experiment_by_name(experiment) is None:
         location = None
-        if default_store:  # mlflow.set_tracking_uri has set $MLFLOW_TRACKING_URI by now
+        if default_store:
             location = (project_dir / c.DEFAULT_ARTIFACT_DIR).resolve().as_uri()
         mlflow.create_experiment(experiment, artifact_location=location)
     mlflow.set_experiment(experiment)
@@ -153,6 +146,47 @@ def candidate_run(name: str, tags: dict[str, str]) -> Iterator[mlflow.ActiveRun]
     with translated(), mlflow.start_run(run_name=name, nested=True) as run:
         mlflow.set_tags(redact({**tags, c.TAG_ROLE: c.ROLE_CANDIDATE, c.TAG_CONFIG: name}))
         yield run
+
+
+@contextmanager
+def trial_run(parent_run_id: str, name: str, tags: dict[str, str]) -> Iterator[str]:
+    """A run nested under ``parent_run_id`` (a search trial), in the parent's experiment; yields its id.
+
+    Works in the process that holds the parent run (then the active run) and in a worker that does not.
+    """
+    with translated():
+        experiment_id = mlflow.MlflowClient().get_run(parent_run_id).info.experiment_id
+        with mlflow.start_run(
+            experiment_id=experiment_id, run_name=name, nested=True, parent_run_id=parent_run_id
+        ) as run:
+            mlflow.set_tags(redact({**tags, c.TAG_ROLE: c.ROLE_TRIAL}))
+            yield run.info.run_id
+
+
+def active_run_id() -> str | None:
+    run = mlflow.active_run()
+    return run.info.run_id if run else None
+
+
+def tracking_uri() -> str:
+    """The tracking URI in use (it never carries a password: ``configure`` refuses one)."""
+    return redact_text(mlflow.get_tracking_uri())
+
+
+@translated()
+def artifact_uri(artifact_path: str) -> str:
+    """Where ``artifact_path`` of the active run lives, for a process elsewhere to download."""
+    return mlflow.get_artifact_uri(artifact_path)
+
+
+@translated()
+def download_artifact(uri: str, directory: Path) -> Path:
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(directory)))
+
+
+@translated()
+def log_metric_at(name: str, value: float, step: int) -> None:
+    mlflow.log_metric(name, float(value), step=step)
 
 
 @translated()

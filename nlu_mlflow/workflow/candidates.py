@@ -23,6 +23,7 @@ from nlu_mlflow.rasa import finetune, pipelines, scoring, training
 from nlu_mlflow.rasa.project import StagedTests
 from nlu_mlflow.tracking import models, runs, score_cache
 from nlu_mlflow.tracking.errors import TrackingError
+from nlu_mlflow.workflow import tune
 from nlu_mlflow.workflow.inputs import Inputs
 from nlu_mlflow.workflow.settings import WorkflowSettings
 
@@ -120,6 +121,10 @@ def failure_reason(error: BaseException) -> str:
 
 def _train_and_score(config, shared: CandidateInputs, work: Path, helper, run_id: str) -> Candidate:
     inputs, settings = shared.inputs, shared.settings
+    # with --trials, a config's `search:` section is searched first, in trials nested under this run and
+    # scored on a validation split of the training data (workflow/tune.py); the best trial's config is what
+    # is trained and tested below. Without either: the config as is.
+    config = tune.best_config(config, inputs.train, settings, work)
     runs.log_params(candidate_params(config, inputs, settings))
     log_datasets(inputs)
     trained = training.train(config, shared.train_yaml, work, project=inputs.project)

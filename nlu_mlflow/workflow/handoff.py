@@ -69,7 +69,7 @@ def _utterance(u) -> dict:
 
 
 def _write_config(config: pipelines.PipelineConfig, folder: Path) -> str:
-    config.write(folder / f"{config.name}.yml")
+    (folder / f"{config.name}.yml").write_text(config.text(), encoding="utf-8")  # with its `search:` section
     return str(config.path)
 
 
@@ -132,5 +132,5 @@ def _relabel(data: NluData, source: str) -> NluData:
 
 
 def _read_config(folder: Path, name: str, source: str) -> pipelines.PipelineConfig:
-    config = yaml.safe_load((folder / "configs" / f"{name}.yml").read_text(encoding="utf-8"))
-    return pipelines.PipelineConfig(name, Path(source), config)
+    text = (folder / "configs" / f"{name}.yml").read_text(encoding="utf-8")
+    return pipelines.parse(text, Path(source), name=name)  # already capped and seeded

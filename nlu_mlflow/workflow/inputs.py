@@ -21,6 +21,7 @@ from nlu_mlflow.errors import InputError
 from nlu_mlflow.rasa import availability, pipelines
 from nlu_mlflow.rasa import project as rasa_project
 from nlu_mlflow.rasa.data import NluData, load_nlu, split
+from nlu_mlflow.workflow import tune
 from nlu_mlflow.workflow.settings import WorkflowSettings
 
 logger = logging.getLogger("nlu_mlflow")
@@ -84,6 +85,7 @@ def prepare(settings: WorkflowSettings, fetched: Path | None = None) -> Inputs:
         problems += _project_problems(project, full)
     if settings.cv_folds:
         problems += crossval.fold_problems(train.view, settings.cv_folds)
+    problems += tune.input_problems(settings, train, configs)  # --trials: its split and storage
     suite = None
     if settings.critical is not None:
         try:

@@ -8,6 +8,7 @@ A workflow file (e.g. ``nlu-mlflow.yml``) holds the same names as the ``run`` op
     critical: data/pizza/critical.yml
     configs: configs
     epochs: 40
+    trials: 20          # search every config with a `search:` section (workflow/tune.py)
     model_name: rasa-nlu
     promotion:
       min_gain: 0.0
@@ -65,6 +66,10 @@ class WorkflowSettings:
     min_examples: int = c.DEFAULT_MIN_EXAMPLES_PER_INTENT
     allow_conflicts: bool | None = None  # None: an error for NLU data, a warning in a project (as Rasa)
     cv_folds: int | None = None  # K-fold cross-validation instead of the held-out test; never registers
+    trials: int | None = None  # an Optuna study of this many trials per config with a `search:` section
+    validation_fraction: float = 0.2  # share of the training data the trials are scored on
+    pruning: bool = True  # successive halving: few epochs first, the best third gets more
+    study_storage: str | None = None  # Optuna storage URL; default sqlite optuna.db in project_dir
     summary_json: Path | None = None
     report_md: Path | None = None
     data_token_env: str = remote.DEFAULT_TOKEN_ENV
@@ -146,8 +151,9 @@ def build(
     for key in PATH_KEYS:
         if values.get(key) is not None and not remote.is_url(values[key]):
             values[key] = Path(values[key])
-    if values.get("epochs") == 0:
-        values["epochs"] = None
+    for key in ("epochs", "trials"):  # 0: as configured, no search
+        if values.get(key) == 0:
+            values[key] = None
     _check_backend(source, values)
     return WorkflowSettings(**values, policy=policy)
 

@@ -198,17 +198,18 @@ def postgres_bin() -> Path | None:
 
 
 @contextlib.contextmanager
-def postgres(base: Path | None = None) -> Iterator[str]:
-    """A throw-away PostgreSQL cluster on a free loopback port; yields a SQLAlchemy URI.
+def postgres(base: Path | None = None, extra_databases: tuple[str, ...] = ()) -> Iterator[str]:
+    """A throw-away PostgreSQL cluster on a free loopback port; yields a SQLAlchemy URI of database `mlflow`.
 
-    As root (CI, these machines) the cluster runs as the `postgres` system user, so ``base`` must be
-    a folder that user can enter: by default a fresh one under /tmp, removed afterwards (pytest's
-    tmp folders are private to root).
+    ``extra_databases`` are created beside it (same URI, another name: an Optuna storage must not share
+    MLflow's database, both keep an `alembic_version` table). As root (CI, these machines) the cluster runs
+    as the `postgres` system user, so ``base`` must be a folder that user can enter: by default a fresh one
+    under /tmp, removed afterwards (pytest's tmp folders are private to root).
     """
     if base is None:
         base = Path(tempfile.mkdtemp(prefix="nlu-mlflow-pg-"))
         try:
-            with postgres(base) as uri:
+            with postgres(base, extra_databases) as uri:
                 yield uri
         finally:
             shutil.rmtree(base, ignore_errors=True)
@@ -245,21 +246,22 @@ def postgres(base: Path | None = None) -> Iterator[str]:
         capture_output=True,
     )
     try:
-        subprocess.run(
-            [
-                *as_user,
-                str(bindir / "createdb"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-U",
-                "postgres",
-                "mlflow",
-            ],
-            check=True,
-            capture_output=True,
-        )
+        for database in ("mlflow", *extra_databases):
+            subprocess.run(
+                [
+                    *as_user,
+                    str(bindir / "createdb"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                    "-U",
+                    "postgres",
+                    database,
+                ],
+                check=True,
+                capture_output=True,
+            )
         # the driver named: the server's SQLAlchemy 2.1 would take psycopg 3 for a bare postgresql://
         yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/mlflow"
     finally:

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
 from nlu_mlflow.errors import InputError
 from nlu_mlflow.rasa import pipelines
@@ -105,3 +106,54 @@ def test_duplicate_config_stems_rejected(tmp_path):
     write(tmp_path, "pipeline: [{name: WhitespaceTokenizer}]", "a.yaml")
     with pytest.raises(InputError, match="share the name 'a'"):
         pipelines.load_all(tmp_path)
+
+
+SEARCHED = """
+pipeline:
+  - name: WhitespaceTokenizer
+  - name: CountVectorsFeaturizer
+  - name: DIETClassifier
+    epochs: 100
+search:
+  DIETClassifier.epochs: {int: [50, 300], log: true}
+  DIETClassifier.learning_rate: {float: [1e-4, 1e-2], log: true}
+"""
+
+
+def test_search_section_is_parsed_at_load_and_never_written_for_rasa(tmp_path):
+    config = pipelines.load(write(tmp_path, SEARCHED), epochs=80, seed=42)
+    assert [(d.name, d.low, d.high) for d in config.search] == [
+        ("DIETClassifier.epochs", 50, 80),  # within --epochs, like the config's own epochs
+        ("DIETClassifier.learning_rate", 1e-4, 1e-2),
+    ]
+    written = yaml.safe_load(config.write(tmp_path / "rasa.yml").read_text())
+    assert "search" not in written and written["pipeline"][2]["epochs"] == 80
+    assert config.current_values() == {"DIETClassifier.epochs": 80, "DIETClassifier.learning_rate": 0.001}
+    trial = config.with_values({"DIETClassifier.epochs": 60, "DIETClassifier.learning_rate": 0.005})
+    assert trial.pipeline[2]["random_seed"] == 42
+    assert (trial.pipeline[2]["epochs"], trial.pipeline[2]["learning_rate"], trial.search) == (60, 0.005, ())
+    assert trial.with_epoch_cap(20).max_epochs() == 20 and trial.max_epochs() == 60
+
+
+def test_a_config_reads_back_from_its_text(tmp_path):
+    config = pipelines.load(write(tmp_path, SEARCHED), epochs=80, seed=7)
+    again = pipelines.parse(config.text(), config.path, 80, 7)
+    assert (again.config, again.search, again.name) == (config.config, config.search, config.name)
+
+
+def test_a_bad_search_section_is_an_input_error_at_load(tmp_path):
+    path = write(tmp_path, SEARCHED.replace("DIETClassifier.learning_rate", "DIETClassifer.learning_rate"))
+    with pytest.raises(InputError) as err:
+        pipelines.load(path)
+    assert str(err.value) == (
+        f"{path}: search `DIETClassifer.learning_rate` names DIETClassifer, which is not in the pipeline; "
+        "fix the name."
+    )
+
+
+def test_the_example_search_config_is_not_trained_by_default_and_loads():
+    example = CONFIGS / "search" / "diet_search.yml"
+    assert example not in pipelines.discover(CONFIGS), "configs/search/ must stay out of the default run"
+    config = pipelines.load(example, epochs=30)
+    assert {d.option for d in config.search} == {"epochs", "learning_rate", "max_ngram"}
+    assert pipelines.discover(CONFIGS / "search") == [example]

@@ -32,6 +32,17 @@ def test_epochs_zero_means_as_configured():
     assert settings.build({"data": Path("x.yml"), "epochs": 0}).epochs is None
 
 
+def test_search_settings_come_from_the_workflow_file_and_the_command_line(tmp_path):
+    path = tmp_path / "wf.yml"
+    path.write_text("data: x.yml\ntrials: 20\nvalidation_fraction: 0.25\npruning: false\n")
+    built = settings.build({"trials": None, "pruning": None}, path)
+    assert (built.trials, built.validation_fraction, built.pruning) == (20, 0.25, False)
+    assert settings.build({"trials": 0, "pruning": True}, path).trials is None, "--trials 0: no search"
+    assert (
+        settings.build({"data": "x.yml"}).pruning is True and settings.build({"data": "x.yml"}).trials is None
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
