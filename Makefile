@@ -6,6 +6,7 @@ PY     := $(VENV)/bin/python
 CLI    := $(VENV)/bin/nlu-mlflow
 BENCH_DATA  ?= ../shared/datasets/rasa-demo-flat
 BENCH_EPOCHS ?= 5
+BENCH_SCALE_EPOCHS ?= 10
 BENCH_SEARCH_DATA ?= ../shared/datasets/snips/train.yml
 BENCH_SEARCH_ARGS ?= --sample 1400 --trials 6 --epochs 9
 
@@ -51,9 +52,11 @@ bench: venv
 	$(PY) scripts/bench.py --data $(BENCH_DATA) --epochs $(BENCH_EPOCHS)
 	$(PY) scripts/bench_serving.py --data $(BENCH_DATA)
 
-## bench-scale: candidates inline vs --backend local --parallel 2 on the configs (and the search benchmark)
+## bench-scale: candidates inline vs --backend local --parallel 2 on the 3 configs, then the pruned search vs
+## the same trials unpruned (epochs, wall/CPU time, best score); ratios measured in one run, JSON in bench-results/
 bench-scale: venv
-	$(PY) scripts/bench_scale.py --epochs $(BENCH_EPOCHS)
+	$(PY) scripts/bench_scale.py --epochs $(BENCH_SCALE_EPOCHS) --parallel 2
+	$(PY) scripts/bench_search.py --data $(BENCH_SEARCH_DATA) $(BENCH_SEARCH_ARGS)
 
 ## bench-search: a search with pruning vs the same trials at full budget (epochs, wall time, best validation
 ## score, as ratios from one run), and the best trial vs the default config; JSON in bench-results/
