@@ -43,8 +43,7 @@ def train(
     from rasa.model_training import train as train_full
     from rasa.model_training import train_nlu
 
-    work_dir.mkdir(parents=True, exist_ok=True)
-    config_file = config.write(work_dir / f"{config.name}.config.yml")
+    full, arguments = _rasa_arguments(config, train_yaml, work_dir, project)
     common = {
         "output": str(work_dir),
         "fixed_model_name": config.name,
@@ -53,14 +52,40 @@ def train(
     }
     started = time.perf_counter()
     with library_output():  # Rasa's "Your Rasa model is trained and saved at ..." banner
-        if project is not None and project.has_core:
-            files = [str(train_yaml), *map(str, project.stage_training_files(work_dir))]
-            domain = str(project.domain_path)
-            archive = train_full(domain=domain, config=str(config_file), training_files=files, **common).model
-        else:
-            domain = str(project.domain_path) if project is not None else None
-            archive = train_nlu(config=str(config_file), nlu_data=str(train_yaml), domain=domain, **common)
+        archive = train_full(**arguments, **common).model if full else train_nlu(**arguments, **common)
     seconds = time.perf_counter() - started
     if not archive or not Path(archive).is_file():
         raise TrainingFailed(f"{config.path}: Rasa finished training without writing a model archive.")
     return TrainedModel(config, Path(archive), seconds)
+
+
+def importer(config: PipelineConfig, train_yaml: Path, work_dir: Path, project: Project | None = None):
+    """The ``TrainingDataImporter`` Rasa's training builds for ``train`` with these arguments, and whether it
+    trains a whole assistant (True) or an NLU model (False)."""
+    from rasa.shared.importers.importer import TrainingDataImporter
+
+    full, arguments = _rasa_arguments(config, train_yaml, work_dir, project)
+    if full:
+        files = arguments["training_files"]
+        return TrainingDataImporter.load_from_config(arguments["config"], arguments["domain"], files), True
+    paths = [arguments["nlu_data"]]
+    return (
+        TrainingDataImporter.load_nlu_importer_from_config(
+            arguments["config"], arguments["domain"], training_data_paths=paths
+        ),
+        False,
+    )
+
+
+def _rasa_arguments(
+    config: PipelineConfig, train_yaml: Path, work_dir: Path, project: Project | None
+) -> tuple[bool, dict]:
+    """Whether a whole assistant is trained, and the arguments of Rasa's ``train`` (whole assistant) or
+    ``train_nlu``; the config and a project's dialogue files are written to ``work_dir``."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    config_file = str(config.write(work_dir / f"{config.name}.config.yml"))
+    if project is not None and project.has_core:
+        files = [str(train_yaml), *map(str, project.stage_training_files(work_dir))]
+        return True, {"domain": str(project.domain_path), "config": config_file, "training_files": files}
+    domain = str(project.domain_path) if project is not None else None
+    return False, {"config": config_file, "nlu_data": str(train_yaml), "domain": domain}
