@@ -4,7 +4,11 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +26,9 @@ class TrainedModel:
     @property
     def size_mb(self) -> float:
         return self.archive.stat().st_size / 1e6
+
+
+CACHE_SIZE_ENV, CACHE_DIR_ENV = "RASA_MAX_CACHE_SIZE", "RASA_CACHE_DIRECTORY"  # rasa.engine.caching's
 
 
 class TrainingFailed(RuntimeError):
@@ -51,12 +58,34 @@ def train(
         "finetuning_epoch_fraction": epoch_fraction,
     }
     started = time.perf_counter()
-    with library_output():  # Rasa's "Your Rasa model is trained and saved at ..." banner
+    with library_output(), _no_training_cache(finetune_from is not None):  # library_output: Rasa's banner
         archive = train_full(**arguments, **common).model if full else train_nlu(**arguments, **common)
     seconds = time.perf_counter() - started
     if not archive or not Path(archive).is_file():
         raise TrainingFailed(f"{config.path}: Rasa finished training without writing a model archive.")
     return TrainedModel(config, Path(archive), seconds)
+
+
+@contextmanager
+def _no_training_cache(active: bool) -> Iterator[None]:
+    """Rasa's training cache off for a fine-tune: its keys do not say that a node loads an earlier model, so
+    featurizers trained from scratch on the same data (the run's other candidate) would be handed to the
+    fine-tune, with another vocabulary than the weights it starts from. Off by default anyway (``runtime``);
+    this keeps a user's RASA_MAX_CACHE_SIZE from reaching a fine-tune."""
+    if not active:
+        yield
+        return
+    saved = {k: os.environ.get(k) for k in (CACHE_SIZE_ENV, CACHE_DIR_ENV)}
+    with tempfile.TemporaryDirectory(prefix="nlu-mlflow-nocache-") as empty:
+        os.environ.update({CACHE_SIZE_ENV: "0", CACHE_DIR_ENV: empty})
+        try:
+            yield
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
 
 def importer(config: PipelineConfig, train_yaml: Path, work_dir: Path, project: Project | None = None):
