@@ -23,7 +23,7 @@ from nlu_mlflow.rasa import fast_load, plots, runtime
 from nlu_mlflow.tracking import registry, runs, score_cache
 from nlu_mlflow.tracking.registry import RegistryError
 from nlu_mlflow.workflow import champion as champion_step
-from nlu_mlflow.workflow import crossval, record, remote
+from nlu_mlflow.workflow import crossval, finetuning, record, remote
 from nlu_mlflow.workflow.candidates import (
     Candidate,
     CandidateFailed,
@@ -111,20 +111,33 @@ def _train_and_decide(
     shared = CandidateInputs(inputs, settings, train_yaml, tests, env_tags)
     # Rasa's load-time retraining is skipped when a model is loaded to be scored (fast_load.py);
     # Rasa's plots are drawn by a helper process while the next pipeline trains (plots.py)
+    # fine-tuned candidates load production's weights through Rasa's own load (fast_load leaves it alone)
+    plan = finetuning.plan(settings, inputs, train_yaml, work / "finetune")
     with fast_load.enabled(), plots.PlotHelper(runs.log_artifact_to, runs.set_run_tags) as helper:
-        candidates, failed = [], []
-        for i, config in enumerate(inputs.configs, start=1):
-            logger.info("[%d/%d] %s: training", i, len(inputs.configs), config.name)
-            try:
-                candidates.append(run_candidate(config, shared, work / config.name, helper))
-            except CandidateFailed as error:
-                failed.append(error.failed)
+        candidates, failed = _train_all(plan.schedule(inputs.configs), shared, work, helper)
+        if not candidates and not plan.scratch:  # --finetune-only, and every fine-tune failed
+            logger.warning("--finetune-only: no fine-tuned candidate trained; training from scratch instead")
+            runs.set_tags({c.TAG_FULL_RETRAIN: "every fine-tuned candidate failed"})
+            more, more_failed = _train_all([(x, None) for x in inputs.configs], shared, work, helper)
+            candidates, failed = more, failed + more_failed
         chosen = _select(candidates, failed, settings)
         _log_selection(candidates, chosen)
         with helper.capture(run_id, c.ARTIFACT_CHAMPION_REPORTS):
             partial = WorkflowResult(run_id, uri, candidates, chosen, Outcome(), failed=failed)
             outcome = _after_selection(settings, inputs, partial, work / "champion", tests)
     return WorkflowResult(run_id, uri, candidates, chosen, outcome, failed=failed)
+
+
+def _train_all(schedule, shared: CandidateInputs, work: Path, helper):
+    """Train, score and log each (config, fine-tune job or None) in order; a failure fails that one only."""
+    candidates, failed = [], []
+    for i, (config, job) in enumerate(schedule, start=1):
+        logger.info("[%d/%d] %s: %s", i, len(schedule), config.name, "fine-tuning" if job else "training")
+        try:
+            candidates.append(run_candidate(config, shared, work / config.name, helper, job))
+        except CandidateFailed as error:
+            failed.append(error.failed)
+    return candidates, failed
 
 
 def _select(candidates: list[Candidate], failed: list[FailedCandidate], settings) -> selection.Selection:
@@ -151,6 +164,8 @@ def _fetch_and_prepare(settings: WorkflowSettings, source: remote.RemoteSource, 
 
 def _cross_validate_all(settings, inputs: Inputs, work: Path, env_tags, run_id: str, uri: str):
     """--cv-folds: one child run per config with cross-validated scores; nothing is registered."""
+    if settings.finetuning:
+        logger.info("cross-validation trains every pipeline from scratch; fine-tuning does not apply")
     results = []
     for i, config in enumerate(inputs.configs, start=1):
         logger.info(
@@ -289,6 +304,7 @@ def _version_tags(best: Candidate, inputs: Inputs, settings: WorkflowSettings) -
         c.CRITICAL_PASS_RATE: f"{metrics.get(c.CRITICAL_PASS_RATE, float('nan')):.6f}",
         c.TAG_ENTITY_EXTRACTORS: ",".join(best.extractors),
         c.TAG_HAS_CORE: str(best.has_core).lower(),
+        **best.lineage,  # scratch or fine-tuned, and from which version
     }
     if c.CORE_CONVERSATION_ACCURACY in metrics:
         tags[c.CORE_CONVERSATION_ACCURACY] = f"{metrics[c.CORE_CONVERSATION_ACCURACY]:.6f}"
