@@ -6,8 +6,10 @@ PY     := $(VENV)/bin/python
 CLI    := $(VENV)/bin/nlu-mlflow
 BENCH_DATA  ?= ../shared/datasets/rasa-demo-flat
 BENCH_EPOCHS ?= 5
+BENCH_FT_EPOCHS ?= 20
+BENCH_FT_FRACTION ?= 0.2
 
-.PHONY: venv server-venv server-lock demo test test-fast lint format bench ui clean
+.PHONY: venv server-venv server-lock demo test test-fast lint format bench bench-finetune ui clean
 
 $(VENV)/.installed: requirements/lock.txt
 	bash scripts/bootstrap.sh
@@ -48,6 +50,10 @@ format: venv
 bench: venv
 	$(PY) scripts/bench.py --data $(BENCH_DATA) --epochs $(BENCH_EPOCHS)
 	$(PY) scripts/bench_serving.py --data $(BENCH_DATA)
+
+## bench-finetune: the nightly run fine-tuning from production vs from scratch on grown data (ratios printed)
+bench-finetune: venv
+	$(PY) scripts/bench_finetune.py --data $(BENCH_DATA) --epochs $(BENCH_FT_EPOCHS) --fraction $(BENCH_FT_FRACTION)
 
 ui: venv
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlruns.db --port 5000
