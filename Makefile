@@ -10,7 +10,10 @@ BENCH_SCALE_EPOCHS ?= 10
 BENCH_SEARCH_DATA ?= ../shared/datasets/snips/train.yml
 BENCH_SEARCH_ARGS ?= --sample 1400 --trials 6 --epochs 9
 
-.PHONY: venv server-venv server-lock demo test test-fast lint format bench bench-scale bench-search ui clean
+BENCH_FT_EPOCHS ?= 20
+BENCH_FT_FRACTION ?= 0.2
+
+.PHONY: venv server-venv server-lock demo test test-fast lint format bench bench-scale bench-search bench-finetune ui clean
 
 $(VENV)/.installed: requirements/lock.txt
 	bash scripts/bootstrap.sh

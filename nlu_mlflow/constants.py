@@ -137,3 +137,18 @@ SEARCH_BEST_SCORE = "search_best_validation_score"
 SEARCH_DEFAULT_SCORE = "search_default_validation_score"  # the config's own values, tried first
 SEARCH_EPOCHS_TRAINED = "search_epochs_trained"
 SEARCH_SECONDS = "search_seconds"
+# --- fine-tuning from production (decide.finetune) ---
+FINETUNED_SUFFIX = "@finetuned"  # run name of a candidate fine-tuned from production: diet@finetuned
+TAG_FINETUNE_PREFIX = "nlu_mlflow.finetune."  # parent run: nlu_mlflow.finetune.<config> = what was done, why
+TAG_FULL_RETRAIN = "nlu_mlflow.full_retrain"  # parent run: why a --finetune-only run trained from scratch
+TAG_TRAINING = "nlu_mlflow.training"  # candidate runs and versions: "scratch" | "finetuned"
+TRAINING_SCRATCH = "scratch"
+TRAINING_FINETUNED = "finetuned"
+TAG_FINETUNED_FROM = "nlu_mlflow.finetuned_from"  # the version a fine-tuned model started from
+TAG_FINETUNED_FROM_RUN = "nlu_mlflow.finetuned_from_run_id"  # that version's source run
+TAG_EPOCH_FRACTION = "nlu_mlflow.epoch_fraction"  # share of the configured epochs the fine-tune trained
+TAG_FINETUNE_DEPTH = "nlu_mlflow.finetune_depth"  # fine-tunes in a row since a model trained from scratch
+TAG_DATA_ADDED = "nlu_mlflow.data_added"  # examples added since the base version's training data
+TAG_DATA_REMOVED = "nlu_mlflow.data_removed"
+TAG_BASE_EXAMPLES = "nlu_mlflow.base_examples"  # examples the base version was trained on
+ARTIFACT_TRAINING_DATA = "training_data"  # candidate runs: the NLU file the model was trained on

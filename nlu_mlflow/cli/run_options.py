@@ -157,6 +157,34 @@ OPTIONS: tuple[RunOption, ...] = (
         "Optuna storage URL the trials share (tune-worker joins it; default: sqlite optuna.db here).",
         envvar="NLU_MLFLOW_STUDY_STORAGE",
     ),
+    _opt(
+        "finetune",
+        bool | None,
+        "Also train `<config>@finetuned` from the production model's weights (Rasa's fine-tuning) when "
+        "production was trained from that config and Rasa can fine-tune it on this data; else say why.",
+        "--finetune/--no-finetune",
+    ),
+    _opt(
+        "finetune_only",
+        bool | None,
+        "Skip the from-scratch candidates when fine-tuning is possible (the fast nightly mode), with a full "
+        "retrain from time to time (--full-retrain-every, --full-retrain-growth).",
+        "--finetune-only/--no-finetune-only",
+    ),
+    _opt("epoch_fraction", float | None, "Share of each component's epochs a fine-tune trains [0.2]."),
+    _opt(
+        "full_retrain_every",
+        int | None,
+        "--finetune-only: train from scratch when production is already fine-tune N-1 in a row "
+        "(0: never) [7].",
+        min=0,
+    ),
+    _opt(
+        "full_retrain_growth",
+        float | None,
+        "--finetune-only: train from scratch when the data grew by more than this share since production's "
+        "training data [0.2].",
+    ),
     _opt("summary_json", Path | None, "Write the decision summary as JSON here."),
     _opt("report_md", Path | None, "Write the markdown comparison report here."),
     _opt(

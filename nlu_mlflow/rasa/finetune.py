@@ -1,9 +1,12 @@
-"""Fine-tune a trained Rasa NLU archive on new data: whether Rasa can, and why not when it cannot.
+"""Fine-tune a trained Rasa archive on new data: the facts that decide whether Rasa can (judged by
+``decide.finetune``), and what changed in the data since.
 
-Rasa fine-tunes (``model_to_finetune``, ``finetuning_epoch_fraction``) only a model trained from the same
-pipeline, by the same Rasa version, whose labels cover the new data: its ``FinetuningValidator`` refuses
-anything else, but only after the importer has read the data and mid-graph. ``finetune_problem`` says the
-same before training, in one sentence the workflow can log and tag.
+Rasa fine-tunes (``model_to_finetune``, ``finetuning_epoch_fraction``) only what its ``FinetuningValidator``
+accepts, and says so only mid-training. That validator stores fingerprints in every archive it trains: the
+NLU labels (intents, entities, entity roles and groups, action names) and, for a whole assistant, the domain
+as the dialogue policies see it. ``training_view`` computes the same fingerprints of today's data through the
+importer Rasa's training builds (``training.importer``), so a refusal is known before training, with its
+reason; tests/rasa/test_finetune.py pins them against the archives Rasa writes and against Rasa's refusal.
 """
 
 from __future__ import annotations
@@ -11,11 +14,20 @@ from __future__ import annotations
 import hashlib
 import json
 import tarfile
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-from nlu_mlflow.rasa.archive import archive_metadata
-from nlu_mlflow.rasa.data import NluData, examples_digest
-from nlu_mlflow.rasa.pipelines import PipelineConfig
+from nlu_mlflow.decide import finetune as decide
+from nlu_mlflow.rasa import training
+from nlu_mlflow.rasa.archive import archive_metadata, archive_training_type
+from nlu_mlflow.rasa.data import NluData, example_keys
+from nlu_mlflow.rasa.pipelines import PipelineConfig, default_epochs
+from nlu_mlflow.rasa.project import Project
+
+FINGERPRINTS_FILE = "fingerprints-for-validation.json"  # FinetuningValidator.FILENAME
+FINGERPRINT_KEYS = {"fingerprint-nlu": "nlu", "fingerprint-core": "core"}  # FinetuningValidator's keys
+DIET_PREFIX = "DIETClassifier."  # DIET's files in an archive: its label mapping and entity tag specs
 
 
 def config_digest(config: PipelineConfig) -> str:
@@ -24,63 +36,110 @@ def config_digest(config: PipelineConfig) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
-def archive_labels(archive: Path) -> dict[str, set[str]] | None:
-    """The intents and entity types the archive's trained classifiers know, from the label files Rasa's
-    DIET and ResponseSelector store; None when the archive has none (no classifier Rasa fine-tunes)."""
-    labels: dict[str, set[str]] = {"intents": set(), "entities": set()}
+def epoch_components(config: PipelineConfig) -> list[str]:
+    """The components and policies that train in epochs: those Rasa's fine-tuning continues from their weights
+    (and whose epochs ``finetuning_epoch_fraction`` scales); the others train from scratch in a fine-tune."""
+    return [s["name"] for s in config.pipeline + config.policies if default_epochs(s["name"]) is not None]
+
+
+def stored_fingerprints(archive: Path) -> dict[str, str]:
+    """The fingerprints Rasa's FinetuningValidator stored in the archive (``nlu``, and ``core`` for a whole
+    assistant); empty when it has none."""
+    with tarfile.open(archive, "r:gz") as tar:
+        for member in tar.getmembers():
+            if member.isfile() and member.name.endswith(FINGERPRINTS_FILE):
+                stored = json.load(tar.extractfile(member))
+                return {ours: stored[key] for key, ours in FINGERPRINT_KEYS.items() if key in stored}
+    return {}
+
+
+def archive_labels(archive: Path) -> dict[str, frozenset[str]] | None:
+    """The intents and entity types the archive's DIET knows, from the label files it stores (only the kinds
+    it stores); None when the archive has no DIET."""
+    labels: dict[str, frozenset[str]] = {}
     found = False
     with tarfile.open(archive, "r:gz") as tar:
         for member in tar.getmembers():
-            name = member.name
+            name = Path(member.name).name
+            if not (member.isfile() and name.startswith(DIET_PREFIX)):
+                continue
             if name.endswith(".index_label_id_mapping.json"):
-                labels["intents"] |= set(json.load(tar.extractfile(member)).values())
                 found = True
+                intents = set(json.load(tar.extractfile(member)).values())
+                labels.update({"intents": frozenset(intents)} if intents else {})
             elif name.endswith(".entity_tag_specs.json"):
-                for spec in json.load(tar.extractfile(member)):
-                    if spec.get("tag_name") == "entity":
-                        tags = spec.get("ids_to_tags", {}).values()
-                        labels["entities"] |= {t.split("-", 1)[-1] for t in tags if t != "O"}
                 found = True
+                specs = [s for s in json.load(tar.extractfile(member)) if s.get("tag_name") == "entity"]
+                tags = {t for s in specs for t in s.get("ids_to_tags", {}).values() if t != "O"}
+                labels.update({"entities": frozenset(t.split("-", 1)[-1] for t in tags)} if specs else {})
     return labels if found else None
 
 
-def _data_labels(data: NluData) -> dict[str, set[str]]:
-    td = data.training_data
-    return {
-        "intents": set(td.intents),
-        "entities": set(td.entities),
-    }
+@dataclass(frozen=True)
+class TrainingView:
+    """Today's training data as Rasa's FinetuningValidator sees it."""
+
+    run_type: str  # "nlu" or "both" (a whole assistant)
+    fingerprints: dict[str, str]  # nlu, and core for a whole assistant
+    labels: dict[str, frozenset[str]]  # intents, entities
+
+
+def training_view(config: PipelineConfig, train_yaml: Path, project: Project | None = None) -> TrainingView:
+    """The fingerprints and labels of what ``training.train`` would train ``config`` on."""
+    from rasa.graph_components.providers.domain_for_core_training_provider import (
+        DomainForCoreTrainingProvider,
+    )
+
+    with tempfile.TemporaryDirectory(prefix="nlu-mlflow-finetune-") as tmp:
+        importer, full = training.importer(config, train_yaml, Path(tmp), project)
+        nlu = importer.get_nlu_data()
+        fingerprints = {"nlu": nlu.label_fingerprint()}
+        if full:
+            pruned = DomainForCoreTrainingProvider.create_pruned_version(importer.get_domain())
+            fingerprints["core"] = pruned.fingerprint()
+        labels = {"intents": frozenset(nlu.intents), "entities": frozenset(nlu.entities)}
+    return TrainingView("both" if full else "nlu", fingerprints, labels)
+
+
+def archive_facts(archive: Path, view: TrainingView) -> decide.ArchiveFacts:
+    import rasa
+
+    return decide.ArchiveFacts(
+        rasa_version=archive_metadata(archive).get("rasa_open_source_version"),
+        this_rasa=rasa.__version__,
+        archive_type=archive_training_type(archive),
+        run_type=view.run_type,
+        stored=stored_fingerprints(archive),
+        today=view.fingerprints,
+        known=archive_labels(archive),
+        labels=view.labels,
+    )
+
+
+def archive_problem(archive: Path, view: TrainingView, version: str) -> str | None:
+    """Why Rasa would refuse to fine-tune ``archive`` (production ``version``) on today's data (None: it
+    fine-tunes)."""
+    return decide.archive_problem(archive_facts(archive, view), version)
 
 
 def finetune_problem(
-    archive: Path, config: PipelineConfig, base_digest: str | None, data: NluData
+    archive: Path,
+    config: PipelineConfig,
+    base_digest: str | None,
+    train_yaml: Path,
+    project: Project | None = None,
+    version: str = "production",
 ) -> str | None:
-    """Why ``archive`` cannot be fine-tuned with ``config`` on ``data`` (None when it can).
-
-    ``base_digest`` is ``config_digest`` of the config the archive was trained from (None: unknown)."""
-    import rasa
-
-    metadata = archive_metadata(archive)
-    version = metadata.get("rasa_open_source_version")
-    if version != rasa.__version__:
-        return f"the archive was trained by Rasa {version}, this is Rasa {rasa.__version__}"
-    if base_digest != config_digest(config):
-        return f"config changed: {config.name} digest {config_digest(config)} != base {base_digest}"
-    old, new = archive_labels(archive), _data_labels(data)
-    if old is None:
-        return None
-    for kind in ("intents", "entities"):
-        added = sorted(new[kind] - old[kind])
-        if added:
-            return f"new {kind} the model cannot take: {', '.join(added[:5])}"
-    return None
+    """Why ``archive`` (trained from a config whose ``config_digest`` is ``base_digest``) cannot be fine-tuned
+    with ``config`` on ``train_yaml``; None when it can."""
+    base = decide.Base(version, config.name, base_digest)
+    digest, components = config_digest(config), epoch_components(config)
+    problem = decide.config_problem(config.name, digest, components, base, "")
+    return problem or archive_problem(archive, training_view(config, train_yaml, project), version)
 
 
-def _example_digests(data: NluData) -> set[str]:
-    return {examples_digest([m]) for m in data.examples}  # one example's content digest each
-
-
-def data_delta(base: NluData, new: NluData) -> dict[str, int]:
-    """Examples added and removed from ``base`` to ``new`` (compared by content digest)."""
-    old, now = _example_digests(base), _example_digests(new)
-    return {"added": len(now - old), "removed": len(old - now)}
+def data_delta(base: NluData, new: NluData) -> decide.Delta:
+    """Examples added and removed from ``base`` to ``new`` (by content digest: text, intent, entities; a
+    repeated example counts once per repeat)."""
+    old, now = set(example_keys(base.examples)), set(example_keys(new.examples))
+    return decide.Delta(added=len(now - old), removed=len(old - now), base_examples=len(old))

@@ -4,7 +4,11 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +26,9 @@ class TrainedModel:
     @property
     def size_mb(self) -> float:
         return self.archive.stat().st_size / 1e6
+
+
+CACHE_SIZE_ENV, CACHE_DIR_ENV = "RASA_MAX_CACHE_SIZE", "RASA_CACHE_DIRECTORY"  # rasa.engine.caching's
 
 
 class TrainingFailed(RuntimeError):
@@ -43,8 +50,7 @@ def train(
     from rasa.model_training import train as train_full
     from rasa.model_training import train_nlu
 
-    work_dir.mkdir(parents=True, exist_ok=True)
-    config_file = config.write(work_dir / f"{config.name}.config.yml")
+    full, arguments = _rasa_arguments(config, train_yaml, work_dir, project)
     common = {
         "output": str(work_dir),
         "fixed_model_name": config.name,
@@ -52,15 +58,63 @@ def train(
         "finetuning_epoch_fraction": epoch_fraction,
     }
     started = time.perf_counter()
-    with library_output():  # Rasa's "Your Rasa model is trained and saved at ..." banner
-        if project is not None and project.has_core:
-            files = [str(train_yaml), *map(str, project.stage_training_files(work_dir))]
-            domain = str(project.domain_path)
-            archive = train_full(domain=domain, config=str(config_file), training_files=files, **common).model
-        else:
-            domain = str(project.domain_path) if project is not None else None
-            archive = train_nlu(config=str(config_file), nlu_data=str(train_yaml), domain=domain, **common)
+    with library_output(), _no_training_cache(finetune_from is not None):  # library_output: Rasa's banner
+        archive = train_full(**arguments, **common).model if full else train_nlu(**arguments, **common)
     seconds = time.perf_counter() - started
     if not archive or not Path(archive).is_file():
         raise TrainingFailed(f"{config.path}: Rasa finished training without writing a model archive.")
     return TrainedModel(config, Path(archive), seconds)
+
+
+@contextmanager
+def _no_training_cache(active: bool) -> Iterator[None]:
+    """Rasa's training cache off for a fine-tune: its keys do not say that a node loads an earlier model, so
+    featurizers trained from scratch on the same data (the run's other candidate) would be handed to the
+    fine-tune, with another vocabulary than the weights it starts from. Off by default anyway (``runtime``);
+    this keeps a user's RASA_MAX_CACHE_SIZE from reaching a fine-tune."""
+    if not active:
+        yield
+        return
+    saved = {k: os.environ.get(k) for k in (CACHE_SIZE_ENV, CACHE_DIR_ENV)}
+    with tempfile.TemporaryDirectory(prefix="nlu-mlflow-nocache-") as empty:
+        os.environ.update({CACHE_SIZE_ENV: "0", CACHE_DIR_ENV: empty})
+        try:
+            yield
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+def importer(config: PipelineConfig, train_yaml: Path, work_dir: Path, project: Project | None = None):
+    """The ``TrainingDataImporter`` Rasa's training builds for ``train`` with these arguments, and whether it
+    trains a whole assistant (True) or an NLU model (False)."""
+    from rasa.shared.importers.importer import TrainingDataImporter
+
+    full, arguments = _rasa_arguments(config, train_yaml, work_dir, project)
+    if full:
+        files = arguments["training_files"]
+        return TrainingDataImporter.load_from_config(arguments["config"], arguments["domain"], files), True
+    paths = [arguments["nlu_data"]]
+    return (
+        TrainingDataImporter.load_nlu_importer_from_config(
+            arguments["config"], arguments["domain"], training_data_paths=paths
+        ),
+        False,
+    )
+
+
+def _rasa_arguments(
+    config: PipelineConfig, train_yaml: Path, work_dir: Path, project: Project | None
+) -> tuple[bool, dict]:
+    """Whether a whole assistant is trained, and the arguments of Rasa's ``train`` (whole assistant) or
+    ``train_nlu``; the config and a project's dialogue files are written to ``work_dir``."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    config_file = str(config.write(work_dir / f"{config.name}.config.yml"))
+    if project is not None and project.has_core:
+        files = [str(train_yaml), *map(str, project.stage_training_files(work_dir))]
+        return True, {"domain": str(project.domain_path), "config": config_file, "training_files": files}
+    domain = str(project.domain_path) if project is not None else None
+    return False, {"config": config_file, "nlu_data": str(train_yaml), "domain": domain}

@@ -242,6 +242,15 @@ def set_run_tags(run_id: str, tags: dict[str, str]) -> None:
 
 
 @translated()
+def download_folder(run_id: str, folder: str, dst: Path) -> Path | None:
+    """An artifact folder of a run, downloaded into ``dst``; None when the run has no file there."""
+    if not mlflow.MlflowClient().list_artifacts(run_id, folder):
+        return None
+    dst.mkdir(parents=True, exist_ok=True)
+    return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=folder, dst_path=str(dst)))
+
+
+@translated()
 def log_artifact_to(run_id: str, path: Path, artifact_path: str | None = None) -> None:
     """Log a file into a run that need not be the active one (e.g. a plot drawn after its run ended)."""
     mlflow.MlflowClient().log_artifact(run_id, str(path), artifact_path)

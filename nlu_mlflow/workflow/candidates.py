@@ -24,6 +24,7 @@ from nlu_mlflow.rasa.project import StagedTests
 from nlu_mlflow.tracking import models, runs, score_cache
 from nlu_mlflow.tracking.errors import TrackingError
 from nlu_mlflow.workflow import tune
+from nlu_mlflow.workflow.finetuning import SCRATCH_LINEAGE, FinetuneJob
 from nlu_mlflow.workflow.inputs import Inputs
 from nlu_mlflow.workflow.settings import WorkflowSettings
 
@@ -45,6 +46,7 @@ class Candidate:
     has_core: bool = False  # a whole assistant (NLU + dialogue policies)
     config_digest: str = ""
     critical_table: pd.DataFrame | None = field(default=None, repr=False)
+    lineage: dict[str, str] = field(default_factory=dict)  # how it was trained: tags its version carries
 
     def to_record(self) -> dict:
         return {
@@ -54,6 +56,7 @@ class Candidate:
             "extractors": self.extractors,
             "has_core": self.has_core,
             "config_digest": self.config_digest,
+            "lineage": self.lineage,
         }
 
     @classmethod
@@ -65,7 +68,7 @@ class Candidate:
         return cls(
             record["name"], record["run_id"], record["model_uri"], list(record["extractors"]),
             dict(rescored.metrics), dict(rescored.correct or {}), bool(record.get("has_core")),
-            record.get("config_digest", ""), critical_table,
+            record.get("config_digest", ""), critical_table, dict(record.get("lineage") or {}),
         )  # fmt: skip
 
 
@@ -93,12 +96,19 @@ class CandidateInputs:
     env_tags: dict[str, str]
 
 
-def run_candidate(config: pipelines.PipelineConfig, shared: CandidateInputs, work: Path, helper) -> Candidate:
-    """Train, evaluate and log ``config`` in a child run of the active run. A failure of Rasa's (training,
+def run_candidate(
+    config: pipelines.PipelineConfig,
+    shared: CandidateInputs,
+    work: Path,
+    helper,
+    job: FinetuneJob | None = None,
+) -> Candidate:
+    """Train, evaluate and log ``config`` in a child run of the active run; with a ``job``, fine-tuned from
+    production (``job.config`` is ``config`` named ``<config>@finetuned``). A failure of Rasa's (training,
     loading, evaluating) tags the child run with the reason, ends it FAILED and raises ``CandidateFailed``."""
     with runs.candidate_run(config.name, shared.env_tags) as run:
         try:
-            return _train_and_score(config, shared, work, helper, run.info.run_id)
+            return _train_and_score(config, shared, work, helper, run.info.run_id, job)
         except TrackingError:
             raise  # the store failed, not the candidate: the workflow stops
         except Exception as error:
@@ -119,15 +129,19 @@ def failure_reason(error: BaseException) -> str:
     return text
 
 
-def _train_and_score(config, shared: CandidateInputs, work: Path, helper, run_id: str) -> Candidate:
+def _train_and_score(config, shared: CandidateInputs, work: Path, helper, run_id: str, job) -> Candidate:
     inputs, settings = shared.inputs, shared.settings
-    # with --trials, a config's `search:` section is searched first, in trials nested under this run and
-    # scored on a validation split of the training data (workflow/tune.py); the best trial's config is what
-    # is trained and tested below. Without either: the config as is.
-    config = tune.best_config(config, inputs.train, settings, work)
+    lineage = job.lineage() if job else dict(SCRATCH_LINEAGE)
+    runs.set_tags(lineage)  # before training: a failed fine-tune still says where it started
+    if job is None:
+        # with --trials, a config's `search:` section is searched first, in trials nested under this run and
+        # scored on a validation split of the training data (workflow/tune.py); the best trial's config is
+        # what is trained and tested below. Without either: the config as is. A fine-tune searches nothing.
+        config = tune.best_config(config, inputs.train, settings, work)
     runs.log_params(candidate_params(config, inputs, settings))
     log_datasets(inputs)
-    trained = training.train(config, shared.train_yaml, work, project=inputs.project)
+    runs.log_artifact(shared.train_yaml, c.ARTIFACT_TRAINING_DATA)  # what a later fine-tune compares with
+    trained = training.train(config, shared.train_yaml, work, project=inputs.project, **_finetune_args(job))
     logger.info("  %s: trained in %.1f s; evaluating", config.name, trained.seconds)
     extractors = pipelines.entity_extractors(config)
     with helper.capture(run_id, c.ARTIFACT_REPORTS):
@@ -145,7 +159,7 @@ def _train_and_score(config, shared: CandidateInputs, work: Path, helper, run_id
     candidate = Candidate(
         config.name, run_id, model_uri, extractors, metrics, scores.correct,
         scores.conversations is not None or bool(inputs.has_core), finetune.config_digest(config),
-        scores.critical.table if scores.critical else None,
+        scores.critical.table if scores.critical else None, lineage,
     )  # fmt: skip
     runs.log_metrics(metrics)
     save_records(candidate, inputs, run_id)
@@ -153,6 +167,11 @@ def _train_and_score(config, shared: CandidateInputs, work: Path, helper, run_id
         "  %s: %s = %.4f", config.name, settings.primary_metric, metrics.get(settings.primary_metric, 0)
     )
     return candidate
+
+
+def _finetune_args(job: FinetuneJob | None) -> dict:
+    """Rasa's own fine-tuning (``model_to_finetune``, ``finetuning_epoch_fraction``) for a job."""
+    return {"finetune_from": job.archive, "epoch_fraction": job.epoch_fraction} if job else {}
 
 
 def save_records(candidate: Candidate, inputs: Inputs, run_id: str) -> None:

@@ -23,7 +23,7 @@ from nlu_mlflow.errors import InputError
 from nlu_mlflow.rasa import fast_load, plots, runtime
 from nlu_mlflow.tracking import registry, runs, score_cache
 from nlu_mlflow.tracking.registry import RegistryError
-from nlu_mlflow.workflow import backends, crossval, handoff, record, remote
+from nlu_mlflow.workflow import backends, crossval, finetuning, handoff, record, remote
 from nlu_mlflow.workflow import champion as champion_step
 from nlu_mlflow.workflow.candidates import (
     Candidate,
@@ -124,15 +124,16 @@ def _train_and_decide(settings, shared: CandidateInputs, work: Path, run_id: str
     inputs, tests = shared.inputs, shared.tests
     # Rasa's load-time retraining is skipped when a model is loaded to be scored (fast_load.py);
     # Rasa's plots are drawn by a helper process while the next pipeline trains (plots.py)
+    # fine-tuned candidates load production's weights through Rasa's own load (fast_load leaves it alone)
+    plan = finetuning.plan(settings, inputs, shared.train_yaml, work / "finetune")
     with fast_load.enabled(), plots.PlotHelper(runs.log_artifact_to, runs.set_run_tags) as helper:
-        if settings.backend == "inline":
-            candidates, failed = _train_inline(shared, work, helper)
-        else:
-            submission = backends.Submission(
-                settings.backend, settings.parallel, settings.candidate_timeout, _project_uri(settings),
-                settings.kubernetes_config if settings.backend == "kubernetes" else None,
-            )  # fmt: skip
-            candidates, failed = backends.run_submitted(inputs.configs, submission, run_id, shared.env_tags)
+        candidates, failed = _train(plan.schedule(inputs.configs), settings, shared, work, helper, run_id)
+        if not candidates and not plan.scratch:  # --finetune-only, and every fine-tune failed
+            logger.warning("--finetune-only: no fine-tuned candidate trained; training from scratch instead")
+            runs.set_tags({c.TAG_FULL_RETRAIN: "every fine-tuned candidate failed"})
+            scratch = [(x, None) for x in inputs.configs]
+            more, more_failed = _train(scratch, settings, shared, work, helper, run_id)
+            candidates, failed = more, failed + more_failed
         chosen = _select(candidates, failed, settings)
         _log_selection(candidates, chosen)
         with helper.capture(run_id, c.ARTIFACT_CHAMPION_REPORTS):
@@ -141,15 +142,28 @@ def _train_and_decide(settings, shared: CandidateInputs, work: Path, run_id: str
     return WorkflowResult(run_id, uri, candidates, chosen, outcome, failed=failed)
 
 
-def _train_inline(
-    shared: CandidateInputs, work: Path, helper
-) -> tuple[list[Candidate], list[FailedCandidate]]:
-    configs = shared.inputs.configs
+def _train(schedule, settings, shared: CandidateInputs, work: Path, helper, run_id: str):
+    """Train the schedule on the settings' backend. Fine-tuned candidates (cheap by design, and they need
+    production's archive, which this process has) always train here; from-scratch ones go to the backend."""
+    if settings.backend == "inline":
+        return _train_all(schedule, shared, work, helper)
+    submission = backends.Submission(
+        settings.backend, settings.parallel, settings.candidate_timeout, _project_uri(settings),
+        settings.kubernetes_config if settings.backend == "kubernetes" else None,
+    )  # fmt: skip
+    scratch = [config for config, job in schedule if job is None]
+    submitted = backends.run_submitted(scratch, submission, run_id, shared.env_tags) if scratch else ([], [])
+    here = _train_all([(config, job) for config, job in schedule if job is not None], shared, work, helper)
+    return submitted[0] + here[0], submitted[1] + here[1]
+
+
+def _train_all(schedule, shared: CandidateInputs, work: Path, helper):
+    """Train, score and log each (config, fine-tune job or None) in order; a failure fails that one only."""
     candidates, failed = [], []
-    for i, config in enumerate(configs, start=1):
-        logger.info("[%d/%d] %s: training", i, len(configs), config.name)
+    for i, (config, job) in enumerate(schedule, start=1):
+        logger.info("[%d/%d] %s: %s", i, len(schedule), config.name, "fine-tuning" if job else "training")
         try:
-            candidates.append(run_candidate(config, shared, work / config.name, helper))
+            candidates.append(run_candidate(config, shared, work / config.name, helper, job))
         except CandidateFailed as error:
             failed.append(error.failed)
     return candidates, failed
@@ -186,6 +200,8 @@ def _fetch_and_prepare(settings: WorkflowSettings, source: remote.RemoteSource, 
 
 def _cross_validate_all(settings, inputs: Inputs, work: Path, env_tags, run_id: str, uri: str):
     """--cv-folds: one child run per config with cross-validated scores; nothing is registered."""
+    if settings.finetuning:
+        logger.info("cross-validation trains every pipeline from scratch; fine-tuning does not apply")
     results = []
     for i, config in enumerate(inputs.configs, start=1):
         logger.info(
@@ -330,6 +346,7 @@ def _version_tags(best: Candidate, inputs: Inputs, settings: WorkflowSettings) -
         c.CRITICAL_PASS_RATE: f"{metrics.get(c.CRITICAL_PASS_RATE, float('nan')):.6f}",
         c.TAG_ENTITY_EXTRACTORS: ",".join(best.extractors),
         c.TAG_HAS_CORE: str(best.has_core).lower(),
+        **best.lineage,  # scratch or fine-tuned, and from which version
     }
     if c.CORE_CONVERSATION_ACCURACY in metrics:
         tags[c.CORE_CONVERSATION_ACCURACY] = f"{metrics[c.CORE_CONVERSATION_ACCURACY]:.6f}"

@@ -10,6 +10,7 @@ A workflow file (e.g. ``nlu-mlflow.yml``) holds the same names as the ``run`` op
     epochs: 40
     trials: 20          # search every config with a `search:` section (workflow/tune.py)
     model_name: rasa-nlu
+    finetune: true           # fine-tune from production where Rasa can (see README)
     promotion:
       min_gain: 0.0
 """
@@ -70,6 +71,15 @@ class WorkflowSettings:
     validation_fraction: float = 0.2  # share of the training data the trials are scored on
     pruning: bool = True  # successive halving: few epochs first, the best third gets more
     study_storage: str | None = None  # Optuna storage URL; default sqlite optuna.db in project_dir
+    finetune: bool = False  # also fine-tune from production where Rasa can (candidate <config>@finetuned)
+    finetune_only: bool = False  # ... and skip the from-scratch candidates then (with periodic full retrains)
+    epoch_fraction: float = 0.2  # share of each component's epochs a fine-tune trains
+    full_retrain_every: int | None = (
+        7  # --finetune-only: from scratch when production is fine-tune N-1 in a row
+    )
+    full_retrain_growth: float | None = (
+        0.2  # --finetune-only: from scratch when the data grew by more than this
+    )
     summary_json: Path | None = None
     report_md: Path | None = None
     data_token_env: str = remote.DEFAULT_TOKEN_ENV
@@ -98,6 +108,10 @@ class WorkflowSettings:
     @property
     def primary_metric(self) -> str:
         return self.policy.primary_metric
+
+    @property
+    def finetuning(self) -> bool:
+        return self.finetune or self.finetune_only
 
 
 FILE_KEYS = tuple(
@@ -154,7 +168,10 @@ def build(
     for key in ("epochs", "trials"):  # 0: as configured, no search
         if values.get(key) == 0:
             values[key] = None
+    if values.get("full_retrain_every") == 0:
+        values["full_retrain_every"] = None
     _check_backend(source, values)
+    check_finetune(values, source)
     return WorkflowSettings(**values, policy=policy)
 
 
@@ -172,6 +189,37 @@ def _check_backend(source: str, values: dict[str, Any]) -> None:
         raise InputError(
             f"{source}: backend kubernetes needs a kubernetes config (--kubernetes-config, default "
             f"{KUBERNETES_CONFIG}); see docs/shared-server.md for what it holds."
+        )
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def check_finetune(values: dict[str, Any], source: str) -> None:
+    """The fine-tuning settings, one sentence naming the setting and the fix when one is wrong."""
+    if values.get("finetune_only") and values.get("finetune") is False:
+        raise InputError(
+            f"{source}: --finetune-only needs fine-tuning, which --no-finetune (or `finetune: false`) turns "
+            "off; drop one of them."
+        )
+    fraction = values.get("epoch_fraction", 0.2)
+    if not _number(fraction) or not 0 < fraction <= 1:
+        raise InputError(
+            f"{source}: epoch_fraction {fraction!r} must be a number above 0 and at most 1 (the share of "
+            "each component's epochs a fine-tune trains); pass e.g. --epoch-fraction 0.2."
+        )
+    every = values.get("full_retrain_every")
+    if every is not None and (not isinstance(every, int) or isinstance(every, bool) or every < 1):
+        raise InputError(
+            f"{source}: full_retrain_every {every!r} must be a whole number of runs, at least 1 (or null/0 "
+            "for never); pass e.g. --full-retrain-every 7."
+        )
+    growth = values.get("full_retrain_growth")
+    if growth is not None and (not _number(growth) or growth < 0):
+        raise InputError(
+            f"{source}: full_retrain_growth {growth!r} must be a share of at least 0 (or null for never), "
+            "e.g. 0.2 for 20% more examples; pass e.g. --full-retrain-growth 0.2."
         )
 
 

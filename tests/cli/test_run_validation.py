@@ -97,6 +97,18 @@ CASES = {
         lambda t: ["--data", t / "nope.yml"],
         ["nope.yml: no such file or folder"],
     ),
+    "epoch-fraction-above-one": (
+        lambda t: ["--finetune", "--epoch-fraction", "1.5"],
+        ["command line: epoch_fraction 1.5 must be a number above 0 and at most 1", "--epoch-fraction 0.2"],
+    ),
+    "finetune-only-without-finetune": (
+        lambda t: ["--finetune-only", "--no-finetune"],
+        ["--finetune-only needs fine-tuning, which --no-finetune", "drop one of them"],
+    ),
+    "full-retrain-growth-negative": (
+        lambda t: ["--workflow", _write(t, "wf.yml", "finetune_only: true\nfull_retrain_growth: -0.1\n")],
+        ["wf.yml: full_retrain_growth -0.1 must be a share of at least 0", "--full-retrain-growth 0.2"],
+    ),
 }
 
 

@@ -1,25 +1,30 @@
-"""Fine-tuning a trained archive: Rasa's own fine-tune path, the check that says why it cannot, and the
-fast loader (which replaces Rasa's load for scoring) left out of Rasa's fine-tune load."""
+"""Fine-tuning a trained archive: Rasa's own fine-tune path (also while the fast loader is on, as in the
+workflow), the check that says why it cannot, pinned against the fingerprints Rasa stores and Rasa's own
+refusal, for NLU models and whole assistants. (A fine-tuned candidate's scores against `rasa test nlu`:
+tests/workflow/test_finetune_run.py.)"""
 
 from __future__ import annotations
 
 import io
 import json
+import shutil
 import tarfile
 
 import pytest
+import yaml
+from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from nlu_mlflow import constants as c
-from nlu_mlflow.rasa import finetune, pipelines, scoring, training
-from nlu_mlflow.rasa.data import NluData
-from tests.helpers import CONFIGS, PIZZA
-from tests.helpers.compare import rasa_test_nlu
+from nlu_mlflow.rasa import fast_load, finetune, pipelines, scoring, training
+from nlu_mlflow.rasa.data import NluData, load_nlu
+from nlu_mlflow.rasa.project import load_project
+from tests.helpers import CONFIGS, PIZZA_PROJECT
 
 
-def with_examples(data: NluData, *examples: tuple[str, str]) -> NluData:
-    extra = TrainingData(training_examples=[Message(data={"text": t, "intent": i}) for t, i in examples])
+def with_examples(data: NluData, *examples: dict) -> NluData:
+    extra = TrainingData(training_examples=[Message(data=e) for e in examples])
     return NluData(data.training_data.merge(extra), "merged")
 
 
@@ -34,28 +39,48 @@ def grown(pizza_train, pizza_test) -> NluData:
 
 
 @pytest.fixture(scope="module")
-def finetuned(diet_model, diet_config, grown, pizza_test, tmp_path_factory):
-    """The base is first loaded and scored (fast loader), then fine-tuned in the same process."""
+def grown_yaml(grown, tmp_path_factory):
+    return grown.to_yaml(tmp_path_factory.mktemp("grown") / "train.yml")
+
+
+def problem(archive, config, data: NluData, tmp_path, project=None):
+    path = data.to_yaml(tmp_path / "data.yml")
+    return finetune.finetune_problem(archive, config, finetune.config_digest(config), path, project, "7")
+
+
+@pytest.fixture(scope="module")
+def finetuned(diet_model, diet_config, grown_yaml, pizza_test, tmp_path_factory):
+    """As in the workflow: the base is loaded and scored through the fast loader, then fine-tuned in the same
+    process while the fast loader is still on (it must hand the fine-tune load to Rasa's own)."""
     work = tmp_path_factory.mktemp("finetuned")
     extractors = pipelines.entity_extractors(diet_config)
-    base_scores = scoring.score_archive(diet_model.archive, pizza_test, None, extractors, work / "base")
-    model = training.train(
-        diet_config,
-        grown.to_yaml(work / "train.yml"),
-        work,
-        finetune_from=diet_model.archive,
-        epoch_fraction=0.34,
-    )
-    return base_scores, model
+    modes = []
+    recorded = fast_load._predict_only_load
+
+    def recording(cls, *args, **kwargs):
+        modes.append(bool(kwargs.get("finetune_mode")))
+        return recorded(cls, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fast_load, "_predict_only_load", recording)  # before enabled() installs it
+        base_scores = scoring.score_archive(diet_model.archive, pizza_test, None, extractors, work / "base")
+        with fast_load.enabled():
+            model = training.train(
+                diet_config, grown_yaml, work, finetune_from=diet_model.archive, epoch_fraction=0.34
+            )
+    return base_scores, model, modes
 
 
-def test_a_model_scored_through_the_fast_loader_fine_tunes(diet_model, diet_config, grown, finetuned):
+def test_a_model_scored_through_the_fast_loader_fine_tunes(diet_model, diet_config, grown_yaml, finetuned):
     assert (
-        finetune.finetune_problem(diet_model.archive, diet_config, finetune.config_digest(diet_config), grown)
+        finetune.finetune_problem(
+            diet_model.archive, diet_config, finetune.config_digest(diet_config), grown_yaml
+        )
         is None
     )
-    base_scores, model = finetuned
+    base_scores, model, modes = finetuned
     assert base_scores.metrics[c.INTENT_F1_WEIGHTED] > 0
+    assert modes == [False, True]  # scored by the fast loader, then Rasa's load in fine-tune mode
     assert model.archive.is_file() and model.archive != diet_model.archive
     assert (
         finetune.archive_metadata(model.archive)["model_id"]
@@ -63,53 +88,62 @@ def test_a_model_scored_through_the_fast_loader_fine_tunes(diet_model, diet_conf
     )
 
 
-@pytest.mark.slow
-def test_fine_tuned_scores_equal_rasa_test_nlu(finetuned, diet_config, pizza_test, tmp_path):
-    _, model = finetuned
-    scores = scoring.score_archive(
-        model.archive, pizza_test, None, pipelines.entity_extractors(diet_config), tmp_path / "ours"
+def test_todays_fingerprints_are_the_ones_rasa_stored(diet_model, diet_config):
+    view = finetune.training_view(diet_config, diet_model.archive.parent / "train.yml")
+    assert view.run_type == "nlu"
+    assert view.fingerprints == finetune.stored_fingerprints(diet_model.archive) != {}
+
+
+def test_what_we_call_impossible_rasa_refuses(diet_model, diet_config, grown, tmp_path):
+    data = with_examples(grown, {"text": "tell me a joke about pizza", "intent": "brand_new_intent"})
+    assert (
+        problem(diet_model.archive, diet_config, data, tmp_path)
+        == "new intents the model cannot take: brand_new_intent"
     )
-    intent_report, entity_report = rasa_test_nlu(model.archive, PIZZA / "test.yml", tmp_path)
-    assert scores.metrics[c.INTENT_F1_WEIGHTED] == pytest.approx(
-        intent_report["weighted avg"]["f1-score"], abs=1e-9
-    )
-    assert scores.metrics[c.ENTITY_F1_WEIGHTED] == pytest.approx(
-        entity_report["weighted avg"]["f1-score"], abs=1e-9
-    )
-
-
-def test_a_changed_config_cannot_be_fine_tuned(diet_model, diet_config, grown):
-    other = pipelines.load(CONFIGS / "diet.yml", epochs=2, seed=42)
-    reason = finetune.finetune_problem(diet_model.archive, other, finetune.config_digest(diet_config), grown)
-    assert reason is not None and reason.startswith("config changed")
-
-
-def test_a_new_intent_cannot_be_fine_tuned(diet_model, diet_config, grown):
-    data = with_examples(grown, ("tell me a joke about pizza", "brand_new_intent"))
-    reason = finetune.finetune_problem(
-        diet_model.archive, diet_config, finetune.config_digest(diet_config), data
-    )
-    assert reason == "new intents the model cannot take: brand_new_intent"
-
-
-def test_a_new_entity_cannot_be_fine_tuned(diet_model, diet_config, grown):
-    td = grown.training_data.merge(
-        TrainingData(
-            training_examples=[
-                Message(
-                    data={
-                        "text": "deliver to berlin",
-                        "intent": grown.training_data.intent_examples[0].get("intent"),
-                        "entities": [{"start": 11, "end": 17, "value": "berlin", "entity": "city_xyz"}],
-                    }
-                )
-            ]
+    with pytest.raises(Exception) as refused:  # Rasa's graph wraps its FinetuningValidator's exception
+        training.train(
+            diet_config,
+            data.to_yaml(tmp_path / "new.yml"),
+            tmp_path / "out",
+            finetune_from=diet_model.archive,
         )
-    )
+    causes = [refused.value, refused.value.__cause__, refused.value.__context__]
+    assert any(isinstance(e, InvalidConfigException) and "new labels" in str(e) for e in causes), causes
+
+
+def test_a_changed_config_cannot_be_fine_tuned(diet_model, diet_config, grown_yaml):
+    other = pipelines.load(CONFIGS / "diet.yml", epochs=2, seed=42)
     reason = finetune.finetune_problem(
-        diet_model.archive, diet_config, finetune.config_digest(diet_config), NluData(td, "x")
+        diet_model.archive, other, finetune.config_digest(diet_config), grown_yaml
     )
-    assert reason == "new entities the model cannot take: city_xyz"
+    assert reason.startswith("config changed: diet has config digest")
+
+
+def test_a_pipeline_without_epoch_training_is_not_fine_tuned(logreg_model, tmp_path, pizza_train):
+    config = pipelines.load(CONFIGS / "logreg_crf.yml", epochs=1, seed=42)
+    assert finetune.epoch_components(config) == []
+    assert problem(logreg_model.archive, config, pizza_train, tmp_path).startswith(
+        "logreg_crf has no component Rasa fine-tunes"
+    )
+
+
+def test_a_new_entity_cannot_be_fine_tuned(diet_model, diet_config, grown, tmp_path):
+    intent = grown.training_data.intent_examples[0].get("intent")
+    entity = {"start": 11, "end": 17, "value": "berlin", "entity": "city_xyz"}
+    data = with_examples(grown, {"text": "deliver to berlin", "intent": intent, "entities": [entity]})
+    assert (
+        problem(diet_model.archive, diet_config, data, tmp_path)
+        == "new entities the model cannot take: city_xyz"
+    )
+
+
+def test_a_dropped_intent_cannot_be_fine_tuned(diet_model, diet_config, grown, tmp_path):
+    kept = [m for m in grown.training_data.training_examples if m.get("intent") != "greet"]
+    reason = problem(diet_model.archive, diet_config, NluData(TrainingData(kept), "x"), tmp_path)
+    assert (
+        reason.startswith("intents production version 7 knows have no example in today's data")
+        and "greet" in reason
+    )
 
 
 def test_an_archive_from_another_rasa_version_cannot_be_fine_tuned(diet_model, diet_config, grown, tmp_path):
@@ -123,14 +157,95 @@ def test_an_archive_from_another_rasa_version_cannot_be_fine_tuned(diet_model, d
                 blob = json.dumps(meta).encode()
                 member.size = len(blob)
             dst.addfile(member, io.BytesIO(blob) if blob is not None else None)
-    reason = finetune.finetune_problem(copy, diet_config, finetune.config_digest(diet_config), grown)
-    assert reason is not None and "Rasa 3.0.0" in reason
+    assert "Rasa 3.0.0" in problem(copy, diet_config, grown, tmp_path)
 
 
 def test_data_delta_counts_added_and_removed_examples(pizza_train, grown):
-    assert finetune.data_delta(pizza_train, grown)["removed"] == 0
-    assert finetune.data_delta(pizza_train, grown)["added"] > 0
-    assert finetune.data_delta(grown, pizza_train) == {
-        "added": 0,
-        "removed": finetune.data_delta(pizza_train, grown)["added"],
-    }
+    added = finetune.data_delta(pizza_train, grown)
+    assert added.removed == 0 and added.added > 0 and added.base_examples == len(pizza_train.examples)
+    assert finetune.data_delta(grown, pizza_train) == finetune.decide.Delta(
+        0, added.added, len(grown.examples)
+    )
+
+
+# --- whole assistants: NLU and dialogue (Rasa also checks the domain as the policies see it) ---
+
+
+@pytest.fixture(scope="module")
+def assistant_config(pizza_project):
+    return pipelines.load(CONFIGS / "logreg_crf.yml", 3, 42, pizza_project.pipeline_defaults())  # conftest's
+
+
+@pytest.fixture(scope="module")
+def assistant_yaml(assistant_model):
+    return assistant_model.archive.parent / "train.yml"
+
+
+def changed_project(tmp_path, change) -> object:
+    root = tmp_path / "project"
+    shutil.copytree(PIZZA_PROJECT, root)
+    domain = yaml.safe_load((root / "domain.yml").read_text())
+    change(domain)
+    (root / "domain.yml").write_text(yaml.safe_dump(domain, sort_keys=False))
+    return load_project(root)
+
+
+def test_a_whole_assistant_is_checked_on_nlu_and_dialogue(
+    assistant_model, assistant_config, assistant_yaml, pizza_project
+):
+    assert finetune.epoch_components(assistant_config) == ["ResponseSelector", "TEDPolicy"]
+    view = finetune.training_view(assistant_config, assistant_yaml, pizza_project)
+    assert view.run_type == "both" and set(view.fingerprints) == {"nlu", "core"}
+    assert view.fingerprints == finetune.stored_fingerprints(assistant_model.archive)
+    digest = finetune.config_digest(assistant_config)
+    assert (
+        finetune.finetune_problem(
+            assistant_model.archive, assistant_config, digest, assistant_yaml, pizza_project
+        )
+        is None
+    )
+    nlu_config = pipelines.load(CONFIGS / "logreg_crf.yml", 3, 42)
+    assert finetune.archive_problem(
+        assistant_model.archive, finetune.training_view(nlu_config, assistant_yaml), "7"
+    ) == ("production version 7 is a whole assistant (NLU and dialogue); this run trains NLU")
+
+
+def add_slot(domain):
+    domain["slots"] = {"table": {"type": "text", "mappings": [{"type": "custom"}]}}
+
+
+def add_response(domain):
+    domain["responses"]["utter_menu"] = [{"text": "Margherita, pepperoni, funghi."}]
+
+
+@pytest.mark.parametrize("change", [add_slot, add_response])
+def test_a_changed_domain_stops_a_whole_assistant_fine_tune(
+    assistant_model, assistant_config, assistant_yaml, tmp_path, change
+):
+    project = changed_project(tmp_path, change)
+    digest = finetune.config_digest(assistant_config)
+    reason = finetune.finetune_problem(
+        assistant_model.archive, assistant_config, digest, assistant_yaml, project, "7"
+    )
+    assert reason.startswith("the domain changed since production version 7 in what the dialogue policies")
+
+
+@pytest.mark.slow
+def test_rasa_fine_tunes_a_whole_assistant(
+    assistant_model, assistant_config, assistant_yaml, pizza_project, tmp_path
+):
+    grown = with_examples(load_nlu(assistant_yaml), {"text": "hey there pizza bot", "intent": "greet"})
+    data = grown.to_yaml(tmp_path / "train.yml")
+    digest = finetune.config_digest(assistant_config)
+    assert (
+        finetune.finetune_problem(assistant_model.archive, assistant_config, digest, data, pizza_project)
+        is None
+    )
+    model = training.train(
+        assistant_config, data, tmp_path / "out", finetune_from=assistant_model.archive, epoch_fraction=0.34,
+        project=pizza_project,
+    )  # fmt: skip
+    assert finetune.archive_training_type(model.archive) == "both"
+    assert finetune.stored_fingerprints(model.archive) == finetune.stored_fingerprints(
+        assistant_model.archive
+    )
