@@ -144,7 +144,8 @@ def test_core_metrics_equal_rasa_test_core(assistant_model, pizza_project, tmp_p
     assert ours.metrics[c.CORE_CONVERSATION_ACCURACY] == report["conversation_accuracy"]["accuracy"]
     assert ours.metrics[c.CORE_ACTION_F1_WEIGHTED] == pytest.approx(report["weighted avg"]["f1-score"])
     assert "core_action_f1/utter_greet" in ours.metrics and "core_action_f1/greet" not in ours.metrics
-    failed = yaml.safe_load((theirs / "failed_test_stories.yml").read_text())["stories"] or []
+    # Rasa writes a comment only ("None of the test stories failed") when every conversation passed
+    failed = (yaml.safe_load((theirs / "failed_test_stories.yml").read_text()) or {}).get("stories") or []
     assert int(ours.metrics[c.CORE_CONVERSATIONS_FAILED]) == len(failed)
     table = ours.table
     assert len(table) == 6 and int((~table["passed"]).sum()) == len(failed)
