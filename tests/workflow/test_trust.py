@@ -224,3 +224,38 @@ def test_scoring_works_inside_a_running_event_loop(logreg_model, pizza_test, tmp
     scores = asyncio.run(notebook_cell())
     assert scores.metrics[c.INTENT_F1_WEIGHTED] > 0.5
     assert len(scores.correct) == len(pizza_test.examples)
+
+
+@pytest.mark.parametrize("command", [["promote", "2", "--force"], ["rollback"]])
+def test_manual_moves_are_recorded_before_production_moves(tracking_uri, monkeypatch, command):
+    """Item 6 for `promote` and `rollback`: the move crashes (injected, as a killed process would leave it)
+    after the record: the manual run and its decision.json exist, marked as not moved, the version carries the
+    decision, and production stays where it was."""
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment("manual")
+    first = _version_with_scores("r", "first", {})
+    second = _version_with_scores("r", "second", {})
+    registry.move_production("r", first.version)
+    if command == ["rollback"]:
+        registry.move_production("r", second.version)
+    holder = registry.alias_holder("r").version
+
+    def crash(name, version):
+        raise RuntimeError("the process died here")
+
+    monkeypatch.setattr(registry, "move_production", crash)
+    result = invoke([*command, "--model-name", "r", "--tracking-uri", tracking_uri])
+    assert result.exit_code != 0
+    assert registry.alias_holder("r").version == holder
+    [run] = mlflow.search_runs(
+        search_all_experiments=True,
+        filter_string=f"tags.`{c.TAG_ROLE}` = '{c.ROLE_MANUAL}'",
+        output_format="list",
+    )
+    decision = json.loads(mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/{c.ARTIFACT_DECISION}"))
+    target = "2" if command[0] == "promote" else "1"
+    assert decision["version"] == target and decision["production_moved"] is False
+    assert c.TAG_PRODUCTION_MOVED not in run.data.tags
+    tags = registry.get_version("r", target).tags
+    assert tags[c.TAG_DECISION] in (c.DECISION_FORCED, c.DECISION_ROLLBACK)
+    assert c.TAG_PROMOTED_AT not in tags
