@@ -66,6 +66,10 @@ bench-scale: venv
 bench-search: venv
 	$(PY) scripts/bench_search.py --data $(BENCH_SEARCH_DATA) $(BENCH_SEARCH_ARGS)
 
+## bench-finetune: the nightly run fine-tuning from production vs from scratch on grown data (ratios printed)
+bench-finetune: venv
+	$(PY) scripts/bench_finetune.py --data $(BENCH_DATA) --epochs $(BENCH_FT_EPOCHS) --fraction $(BENCH_FT_FRACTION)
+
 ui: venv
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlruns.db --port 5000
 
