@@ -10,7 +10,7 @@ BENCH_SCALE_EPOCHS ?= 10
 BENCH_SEARCH_DATA ?= ../shared/datasets/snips/train.yml
 BENCH_SEARCH_ARGS ?= --sample 1400 --trials 6 --epochs 9
 
-BENCH_FT_EPOCHS ?= 20
+BENCH_FT_EPOCHS ?= 100
 BENCH_FT_FRACTION ?= 0.2
 
 .PHONY: venv server-venv server-lock demo test test-fast lint format bench bench-scale bench-search bench-finetune ui clean
