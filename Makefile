@@ -58,7 +58,8 @@ bench: venv
 ## bench-scale: candidates inline vs --backend local --parallel 2 on the 3 configs, then the pruned search vs
 ## the same trials unpruned (epochs, wall/CPU time, best score); ratios measured in one run, JSON in bench-results/
 bench-scale: venv
-	$(PY) scripts/bench_scale.py --epochs $(BENCH_SCALE_EPOCHS) --parallel 2
+	$(PY) scripts/bench_scale.py --data $(BENCH_DATA)/train.yml --test-data $(BENCH_DATA)/test.yml \
+		--epochs $(BENCH_SCALE_EPOCHS) --parallel 2
 	$(PY) scripts/bench_search.py --data $(BENCH_SEARCH_DATA) $(BENCH_SEARCH_ARGS)
 
 ## bench-search: a search with pruning vs the same trials at full budget (epochs, wall time, best validation

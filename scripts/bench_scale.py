@@ -2,8 +2,8 @@
 --parallel N` (an MLflow Project run per candidate in a subprocess, N at a time), on the same data and the
 configs in configs/, each workflow in a throw-away store, both in one invocation.
 
-    python scripts/bench_scale.py --data ../shared/datasets/financial-demo/train.yml \
-        --test-data ../shared/datasets/financial-demo/test.yml --epochs 10 --parallel 2
+    python scripts/bench_scale.py --data ../shared/datasets/rasa-demo-flat/train.yml \
+        --test-data ../shared/datasets/rasa-demo-flat/test.yml --epochs 10 --parallel 2
 
 Prints each workflow's wall time (the whole `nlu-mlflow run`: inputs, candidates, decision), the ratio
 local/inline, and whether both gave the same candidates, metrics and decision. Nothing is asserted: the
@@ -59,8 +59,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data", default=str(ROOT.parent / "shared/datasets/financial-demo/train.yml"))
-    parser.add_argument("--test-data", default=str(ROOT.parent / "shared/datasets/financial-demo/test.yml"))
+    parser.add_argument("--data", default=str(ROOT.parent / "shared/datasets/rasa-demo-flat/train.yml"))
+    parser.add_argument("--test-data", default=str(ROOT.parent / "shared/datasets/rasa-demo-flat/test.yml"))
     parser.add_argument("--configs", default=str(ROOT / "configs"))
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--parallel", type=int, default=2)
