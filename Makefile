@@ -4,6 +4,8 @@ VENV   := .venv
 SERVER_VENV := .server-venv
 PY     := $(VENV)/bin/python
 CLI    := $(VENV)/bin/nlu-mlflow
+# extra options for the demo's run, e.g. DEMO_ARGS="--epochs 1" (what the suite's quick-start test passes)
+DEMO_ARGS ?=
 BENCH_DATA  ?= ../shared/datasets/rasa-demo-flat
 BENCH_EPOCHS ?= 5
 BENCH_SCALE_EPOCHS ?= 10
@@ -32,7 +34,7 @@ server-lock:
 
 ## demo: train every config on the pizza example data, evaluate, log to MLflow, pick the best
 demo: venv
-	$(CLI) run --workflow nlu-mlflow.yml --summary-json last-run.json
+	$(CLI) run --workflow nlu-mlflow.yml --summary-json last-run.json $(DEMO_ARGS)
 	@$(CLI) ui-hint
 
 ## test: the whole suite (real Rasa training on tiny data, real MLflow stores and servers)

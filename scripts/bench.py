@@ -165,7 +165,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--configs", type=Path, default=ROOT / "configs")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "bench.json")
+    parser.add_argument("--quick", action="store_true", help="smoke run: data/pizza, 1 epoch")
     args = parser.parse_args()
+    if args.quick:
+        args.data, args.epochs, args.configs = ROOT / "data" / "pizza", 1, ROOT / "configs" / "logreg_crf.yml"
     # this process only reads the stores: keep MLflow's migration logs, progress bars and Rasa's
     # import warnings out of the printed table
     logging.disable(logging.INFO)

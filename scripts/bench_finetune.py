@@ -171,7 +171,10 @@ def main() -> None:
     parser.add_argument("--held-back", type=float, default=0.2, help="share of the data added after night 0")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "bench_finetune.json")
+    parser.add_argument("--quick", action="store_true", help="smoke run: data/pizza, 1 epoch")
     args = parser.parse_args()
+    if args.quick:
+        args.data, args.epochs = ROOT / "data" / "pizza", 1
     logging.disable(logging.INFO)
     warnings.simplefilter("ignore")
     env = {

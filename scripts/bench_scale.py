@@ -65,7 +65,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--out", default=str(ROOT / "bench-results" / "bench_scale.json"))
+    parser.add_argument("--quick", action="store_true", help="smoke run: data/pizza, 1 epoch")
     args = parser.parse_args()
+    if args.quick:
+        pizza = ROOT / "data" / "pizza"
+        args.data, args.test_data, args.epochs = str(pizza / "train.yml"), str(pizza / "test.yml"), 1
+        args.configs = str(ROOT / "configs" / "logreg_crf.yml")
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         inline_home, local_home = Path(tmp) / "inline", Path(tmp) / "local"
         inline_home.mkdir()

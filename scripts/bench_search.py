@@ -50,7 +50,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--validation-fraction", type=float, default=0.2)
     parser.add_argument("--example", action="store_true", help="Only the full-budget study: best vs default.")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "bench_search.json")
-    return parser.parse_args(argv)
+    parser.add_argument("--quick", action="store_true", help="smoke run: data/pizza, 1 epoch")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.data, args.sample, args.trials, args.epochs = ROOT / "data" / "pizza" / "train.yml", 0, 2, 1
+    return args
 
 
 def load_data(args: argparse.Namespace):

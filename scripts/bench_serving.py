@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PYFUNC_REPEATS = 5
 sys.path.insert(0, str(ROOT))
 
-from tests import servers  # noqa: E402  (real server start/stop helpers shared with the tests)
+from tests.helpers import servers  # noqa: E402  (real server start/stop helpers shared with the tests)
 
 
 def texts_from(test: Path, n: int) -> list[str]:
@@ -90,7 +90,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("-n", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "serving.json")
+    parser.add_argument("--quick", action="store_true", help="smoke run: data/pizza, 1 epoch")
     args = parser.parse_args()
+    if args.quick:
+        args.data, args.epochs, args.n = ROOT / "data" / "pizza", 1, 50
     os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
     with tempfile.TemporaryDirectory(prefix="nlu-mlflow-serving-") as tmp:
         work = Path(tmp)
