@@ -83,7 +83,7 @@ def test_search_must_be_a_mapping(search):
 
 
 def test_yaml_1_1_float_strings_are_read_as_numbers():
-    """PyYAML reads `1e-4` (no dot) as a string; the README's example range must still work."""
+    """PyYAML reads `1e-4` (no dot) as a string; the example range in docs/scaling.md must still work."""
     (dim,) = search_space.parse(
         "c.yml", {"DIETClassifier.learning_rate": {"float": ["1e-4", 0.01]}}, PIPELINE
     )
