@@ -375,7 +375,8 @@ class _ParsedMessages:
         self.model_metadata = model_metadata
         self._parses = iter(parses)
 
-    async def parse_message(self, message, tracker=None, only_output_properties: bool = True) -> dict:
+    # Rasa's MessageProcessor.parse_message signature (get_eval_data calls it); extra arguments unused
+    async def parse_message(self, message, tracker=None, only_output_properties=True) -> dict:  # noqa: ARG002
         parse = next(self._parses)
         if parse.get(TEXT) != message.text:
             raise RuntimeError(

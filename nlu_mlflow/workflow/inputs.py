@@ -80,7 +80,7 @@ def prepare(settings: WorkflowSettings, fetched: Path | None = None) -> Inputs:
     problems = validation.check_training_data(full.view, settings.min_examples, settings.conflicts_allowed)
     train, test = _train_and_test(settings, full, project)
     problems += validation.check_test_data(train.view, test.view)
-    problems += _availability(configs, settings, project, "problems")
+    problems += _availability(configs, "problems")
     if project is not None:
         problems += _project_problems(project, full)
     if settings.cv_folds:
@@ -122,7 +122,7 @@ def _train_and_test(settings: WorkflowSettings, full: NluData, project) -> tuple
     return split(full, settings.test_fraction, settings.seed)
 
 
-def _availability(configs, settings: WorkflowSettings, project, kind: str) -> list[str]:
+def _availability(configs, kind: str) -> list[str]:
     """Components that cannot run here (problems) or run with less (warnings), config by config."""
     found = []
     for config in configs:
@@ -151,7 +151,7 @@ def _warn(settings: WorkflowSettings, full: NluData, overlap: list[str], project
         found += project_checks.warnings(domain, uses, rasa_project.response_names(full))
         if not project.test_story_files:
             found.append(f"{project.root}: no test conversations (tests/test_*.yml); dialogue is not tested.")
-    found += _availability(configs, settings, project, "warnings")
+    found += _availability(configs, "warnings")
     for warning in found:
         logger.warning("%s", warning)
     if overlap:
