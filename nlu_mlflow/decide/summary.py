@@ -205,8 +205,8 @@ def version_tags(facts: RunFacts, at: str | None = None) -> dict[str, dict[str, 
     result = {candidate.version: tags}
     if champion:
         result[champion.version] = {
-            "nlu_mlflow.last_challenge_run_id": facts.run_id,
-            "nlu_mlflow.last_challenge": f"{'replaced by' if facts.promoted else 'kept against'} "
+            c.TAG_LAST_CHALLENGE_RUN: facts.run_id,
+            c.TAG_LAST_CHALLENGE: f"{'replaced by' if facts.promoted else 'kept against'} "
             f"version {candidate.version}",
         }
     return result

@@ -126,7 +126,7 @@ def _record_and_move(
     """Record the move (version tags, a manual run with decision.json), then move, then mark it done."""
     tags = {promoted.version: {c.TAG_DECISION: label, c.TAG_DECISION_REASONS: why[: c.MAX_TAG_LENGTH]}}
     if replaced is not None:
-        tags[replaced.version] = {"nlu_mlflow.last_challenge": f"{label}: replaced by {promoted.version}"}
+        tags[replaced.version] = {c.TAG_LAST_CHALLENGE: f"{label}: replaced by {promoted.version}"}
     record = {
         "action": label,
         "decision": label,
