@@ -29,7 +29,7 @@ def _name_holder(fd: int) -> None:
 
 @contextmanager
 def exclusive(path: Path) -> Iterator[None]:
-    """Hold the lock at ``path`` for the block; raise ``LockedError`` at once when another process holds it."""
+    """Hold the lock at ``path`` for the block; ``LockedError`` at once when another process holds it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(path, timeout=0, preserve_lock_file=True, on_acquired=_name_holder)
     try:

@@ -41,9 +41,9 @@ def holder(tmp_path):
 
 def test_a_second_run_is_refused_with_the_holder_named(holder):
     path, process = holder
-    with pytest.raises(lock.LockedError, match=rf"another nlu-mlflow run is in progress \(pid {process.pid} since "):
-        with lock.exclusive(path):
-            pytest.fail("the block ran while another process held the lock")
+    expected = rf"another nlu-mlflow run is in progress \(pid {process.pid} since "
+    with pytest.raises(lock.LockedError, match=expected), lock.exclusive(path):
+        pytest.fail("the block ran while another process held the lock")
 
 
 def test_the_cli_exits_75_before_doing_anything(holder, tmp_path):
