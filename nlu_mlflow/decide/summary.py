@@ -144,6 +144,7 @@ def run_name(facts: RunFacts | None, day: str, error: str | None = None) -> str:
 def version_description(facts: RunFacts, primary_metric: str) -> str:
     """Markdown shown on the version's page: config, key metrics, decision and why."""
     candidate = facts.candidate
+    assert candidate is not None, "a version description needs the candidate it describes"
     metrics = [
         f"{k} {candidate.metrics[k]:.4f}"
         for k in c.KEY_METRICS

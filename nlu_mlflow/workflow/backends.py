@@ -101,6 +101,7 @@ def collect(ended: list) -> tuple[list[Candidate], list[FailedCandidate]]:
             failed.append(FailedCandidate(job.name, job.run_id, reason))
             continue
         scores = runs.load_json(job.run_id, _scores_file(job.run_id))
+        assert scores is not None, f"{job.name}: the finished job logged no scores"
         candidates.append(
             Candidate.from_records(record, scores, runs.load_table(job.run_id, c.ARTIFACT_CRITICAL_TABLE))
         )

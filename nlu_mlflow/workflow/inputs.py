@@ -55,7 +55,7 @@ class Inputs:
         return {
             "test": self.test.digest,
             "critical": self.suite.digest if self.suite else None,
-            "conversations": self.project.tests_digest if self.has_conversations else None,
+            "conversations": self.project.tests_digest if self.project and self.has_conversations else None,
         }
 
     @property
@@ -64,7 +64,7 @@ class Inputs:
 
     @property
     def has_conversations(self) -> bool:
-        return self.has_core and bool(self.project.test_story_files)
+        return self.project is not None and self.project.has_core and bool(self.project.test_story_files)
 
 
 def prepare(settings: WorkflowSettings, fetched: Path | None = None) -> Inputs:
@@ -74,9 +74,7 @@ def prepare(settings: WorkflowSettings, fetched: Path | None = None) -> Inputs:
     """
     project = rasa_project.load_project(settings.project, settings.test_stories) if settings.project else None
     configs = _configs(settings, project)
-    full = load_nlu(project.data_dir, project=True) if project else load_nlu(fetched or settings.data)
-    if fetched is not None:
-        full = dataclasses.replace(full, source=settings.remote_source().display)
+    full = _full_data(settings, project, fetched)
     problems = validation.check_training_data(full.view, settings.min_examples, settings.conflicts_allowed)
     train, test = _train_and_test(settings, full, project)
     problems += validation.check_test_data(train.view, test.view)
@@ -120,6 +118,18 @@ def _train_and_test(settings: WorkflowSettings, full: NluData, project) -> tuple
     if project is not None and project.test_nlu_files:
         return full, load_nlu(project.root / rasa_project.TESTS_DIR, list(project.test_nlu_files))
     return split(full, settings.test_fraction, settings.seed)
+
+
+def _full_data(settings: WorkflowSettings, project, fetched: Path | None) -> NluData:
+    """The NLU data: the project's, fetched remote ``--data`` (named after its source), or ``--data``."""
+    if project:
+        return load_nlu(project.data_dir, project=True)
+    if fetched is not None:
+        remote = settings.remote_source()
+        assert remote is not None, "fetched data comes from a remote source"
+        return dataclasses.replace(load_nlu(fetched), source=remote.display)
+    assert settings.data is not None, "the settings name --data when they name no --project"
+    return load_nlu(settings.data)
 
 
 def _availability(configs, kind: str) -> list[str]:
