@@ -6,6 +6,7 @@ matplotlib headless.
 
 import logging
 import os
+import re
 import warnings
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
@@ -21,6 +22,34 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("RASA_MAX_CACHE_SIZE", "0")
 
 
+# Whose warnings (deprecations and notes at import and at run time) stay out of the normal output: Rasa,
+# TensorFlow and the libraries they bring in. This package's own warnings are never filtered.
+LIBRARY_MODULES = (
+    "rasa",
+    "tensorflow",
+    "keras",
+    "absl",
+    "google.protobuf",
+    "tensorflow_hub",
+    "tensorflow_addons",
+    "sklearn",
+    "sanic",
+    "apscheduler",
+    "pkg_resources",
+    "sqlalchemy",
+    "matplotlib",
+    "mlflow",
+)
+LIBRARY_WARNINGS = rf"({'|'.join(map(re.escape, LIBRARY_MODULES))})(\.|$)"
+QUIET_CATEGORIES = (DeprecationWarning, PendingDeprecationWarning, FutureWarning, UserWarning)
+
+
+def ignore_library_warnings() -> None:
+    """Drop the libraries' warnings of the usual noisy kinds (``warnings.filterwarnings(module=...)``)."""
+    for category in QUIET_CATEGORIES:
+        warnings.filterwarnings("ignore", category=category, module=LIBRARY_WARNINGS)
+
+
 def quiet_rasa(level: int = logging.WARNING) -> None:
     """Keep Rasa's and TensorFlow's INFO/DEBUG chatter out of the workflow's own progress output."""
     from rasa.utils.log_utils import configure_structlog
@@ -28,8 +57,7 @@ def quiet_rasa(level: int = logging.WARNING) -> None:
     configure_structlog(level)
     for name in ("rasa", "tensorflow", "absl", "matplotlib", "sanic", "urllib3", "alembic"):
         logging.getLogger(name).setLevel(level)
-    for category in (DeprecationWarning, FutureWarning, UserWarning, PendingDeprecationWarning):
-        warnings.filterwarnings("ignore", category=category)
+    ignore_library_warnings()
 
 
 def release_memory() -> None:
