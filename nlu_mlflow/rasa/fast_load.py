@@ -113,9 +113,11 @@ def load_agent(archive: Path):
     (``archive.check_archive``), whoever wrote it: a candidate, the production model, a download."""
     from rasa.core.agent import Agent
 
+    from nlu_mlflow.rasa import runtime
     from nlu_mlflow.rasa.archive import check_archive
 
     check_archive(Path(archive))
+    runtime.explain_entityless_crf()
 
     with enabled():
         return Agent.load(model_path=str(archive))

@@ -60,6 +60,41 @@ def quiet_rasa(level: int = logging.WARNING) -> None:
     ignore_library_warnings()
 
 
+CRF_LOGGER = "rasa.nlu.extractors.crf_entity_extractor"
+CRF_NOT_STORED = "Failed to load CRFEntityExtractor from model storage."
+
+
+class EntitylessCRFNote(logging.Filter):
+    """Rasa warns "Failed to load CRFEntityExtractor from model storage. Resource '...' doesn't exist." when
+    the training data had no entities (its CRF then stores nothing). That is no failure: this filter drops
+    the warning and says what it means in one line of ours, once per component."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.told: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if not text.startswith(CRF_NOT_STORED):
+            return True
+        resource = text.split("'")[1] if text.count("'") >= 2 else "CRFEntityExtractor"
+        if resource not in self.told:
+            self.told.add(resource)
+            logging.getLogger("nlu_mlflow").info(
+                "%s: the training data has no entities, so this CRF has nothing to extract (Rasa's "
+                '"Failed to load" warning about it is not an error)',
+                resource,
+            )
+        return False
+
+
+def explain_entityless_crf() -> None:
+    """Install ``EntitylessCRFNote`` on Rasa's CRF logger (once)."""
+    crf = logging.getLogger(CRF_LOGGER)
+    if not any(isinstance(f, EntitylessCRFNote) for f in crf.filters):
+        crf.addFilter(EntitylessCRFNote())
+
+
 def release_memory() -> None:
     """Hand back what the last model held: Keras' global state, Python's garbage and glibc's free heap
     (without ``malloc_trim`` the process keeps its peak size, and the next model grows it further)."""
