@@ -387,7 +387,6 @@ def _check_significance(candidate: Scores, champion: Scores | None, policy: Prom
     problem = _pairing_problem(candidate.correct, champion.correct)
     if problem:
         return Check(CHECK_SIGNIFICANCE, False, f"cannot run McNemar's test: {problem}")
-    assert candidate.correct is not None and champion.correct is not None  # no pairing problem: both known
     b, c_ = discordant_counts(candidate.correct, champion.correct)  # paired by example, not by position
     p = mcnemar_p_value(b, c_)
     passed = b > c_ and p < alpha

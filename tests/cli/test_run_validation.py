@@ -98,11 +98,11 @@ CASES = {
         ["nope.yml: no such file or folder"],
     ),
     "epoch-fraction-above-one": (
-        lambda _t: ["--finetune", "--epoch-fraction", "1.5"],
+        lambda t: ["--finetune", "--epoch-fraction", "1.5"],
         ["command line: epoch_fraction 1.5 must be a number above 0 and at most 1", "--epoch-fraction 0.2"],
     ),
     "finetune-only-without-finetune": (
-        lambda _t: ["--finetune-only", "--no-finetune"],
+        lambda t: ["--finetune-only", "--no-finetune"],
         ["--finetune-only needs fine-tuning, which --no-finetune", "drop one of them"],
     ),
     "full-retrain-growth-negative": (
