@@ -42,7 +42,7 @@ def walk(command, path):
 answers = {" ".join(p): CliRunner().invoke(root, [*p, "--help"]) for p in walk(root, [])}
 print(json.dumps({
     "package": nlu_mlflow.__file__,
-    "helps": {name: [r.exit_code, r.output[-400:]] for name, r in answers.items()},
+    "helps": {name: [r.exit_code, r.output[:400]] for name, r in answers.items()},
 }))
 """
 
