@@ -47,6 +47,7 @@ test-fast: venv server-venv
 lint: venv
 	$(VENV)/bin/ruff check nlu_mlflow tests scripts
 	$(VENV)/bin/ruff format --check nlu_mlflow tests scripts
+	PYRIGHT_PYTHON_GLOBAL_NODE=0 $(VENV)/bin/pyright  # decide/ and workflow/ ([tool.pyright]); Node.js from its wheel
 
 format: venv
 	$(VENV)/bin/ruff format nlu_mlflow tests scripts

@@ -69,7 +69,10 @@ ROLE_CANDIDATE = "candidate"
 ROLE_MANUAL = "manual"  # the small run a manual promote or rollback leaves
 ROLE_TRIAL = "trial"  # a hyperparameter-search trial, nested under its config's candidate run
 TAG_BEST = "nlu_mlflow.best"
+TAG_BEST_RUN = "best_run_id"  # workflow run: the best candidate's run
+BEST_METRIC_PREFIX = "best_"  # workflow run: best_intent_f1_weighted, the best candidate's key metrics
 MLFLOW_RUN_NOTE = "mlflow.note.content"
+MLFLOW_RUN_NAME = "mlflow.runName"  # MLflow's own tag: the name the UI lists
 
 # --- registry ---
 DEFAULT_MODEL_NAME = "rasa-nlu"
@@ -82,7 +85,6 @@ WEBHOOK_EVENTS = (EVENT_ALIAS_CREATED, EVENT_VERSION_CREATED)
 
 # --- defaults ---
 DEFAULT_EXPERIMENT = "nlu-mlflow"
-DEFAULT_TRACKING_URI = "sqlite:///mlruns.db"
 DEFAULT_ARTIFACT_DIR = "mlartifacts"
 DEFAULT_PRIMARY_METRIC = INTENT_F1_WEIGHTED
 DEFAULT_MIN_EXAMPLES_PER_INTENT = 2
@@ -116,8 +118,12 @@ TAG_PRODUCTION_MOVED = "nlu_mlflow.production_moved"  # parent run: "true" once 
 TAG_MOVED_AT = "nlu_mlflow.moved_at"  # workflow and manual runs: when production was moved (ISO, UTC, ms)
 TAG_REPLACED_VERSION = "nlu_mlflow.replaced_version"  # ... and the version that held it just before the move
 TAG_MODEL_NAME = "nlu_mlflow.model_name"  # workflow and manual runs: the registered model they decided about
+TAG_LAST_CHALLENGE = (
+    "nlu_mlflow.last_challenge"  # version: its latest challenge, e.g. "kept against version 4"
+)
+TAG_LAST_CHALLENGE_RUN = "nlu_mlflow.last_challenge_run_id"  # ... and the workflow run that made it
+TAG_SCORES_PREFIX = "nlu_mlflow.scores."  # version: nlu_mlflow.scores.<inputs digest> = its cached scores
 TAG_RECHECKS = "nlu_mlflow.rechecks"  # workflow run: times production moved under it and it decided again
-TAG_FINETUNED_FROM = "nlu_mlflow.finetuned_from"  # version: the version it was fine-tuned from
 CHAMPION_METRIC_PREFIX = "champion_"
 MAX_TAG_LENGTH = 5000
 TAG_ERROR = "nlu_mlflow.error"
@@ -137,6 +143,7 @@ SEARCH_BEST_SCORE = "search_best_validation_score"
 SEARCH_DEFAULT_SCORE = "search_default_validation_score"  # the config's own values, tried first
 SEARCH_EPOCHS_TRAINED = "search_epochs_trained"
 SEARCH_SECONDS = "search_seconds"
+SEARCH_TRIALS_PREFIX = "search_trials_"  # search_trials_complete, search_trials_pruned: trials by state
 # --- fine-tuning from production (decide.finetune) ---
 FINETUNED_SUFFIX = "@finetuned"  # run name of a candidate fine-tuned from production: diet@finetuned
 TAG_FINETUNE_PREFIX = "nlu_mlflow.finetune."  # parent run: nlu_mlflow.finetune.<config> = what was done, why
@@ -144,7 +151,7 @@ TAG_FULL_RETRAIN = "nlu_mlflow.full_retrain"  # parent run: why a --finetune-onl
 TAG_TRAINING = "nlu_mlflow.training"  # candidate runs and versions: "scratch" | "finetuned"
 TRAINING_SCRATCH = "scratch"
 TRAINING_FINETUNED = "finetuned"
-TAG_FINETUNED_FROM = "nlu_mlflow.finetuned_from"  # the version a fine-tuned model started from
+TAG_FINETUNED_FROM = "nlu_mlflow.finetuned_from"  # candidate runs and versions: the version it started from
 TAG_FINETUNED_FROM_RUN = "nlu_mlflow.finetuned_from_run_id"  # that version's source run
 TAG_EPOCH_FRACTION = "nlu_mlflow.epoch_fraction"  # share of the configured epochs the fine-tune trained
 TAG_FINETUNE_DEPTH = "nlu_mlflow.finetune_depth"  # fine-tunes in a row since a model trained from scratch

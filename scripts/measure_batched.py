@@ -25,7 +25,7 @@ from nlu_mlflow.rasa import runtime as rasa_runtime
 from nlu_mlflow.rasa.data import load_nlu
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the comparison helper lives with the tests
-from tests.helpers.compare import differences  # noqa: E402
+from tests.helpers.compare import differences
 
 TOLERANCE = 1e-6
 # batched matrix products round differently from one-message ones; entity confidences drift most

@@ -75,3 +75,15 @@ def rasa_api(logreg_model, tmp_path_factory):
     token = "rasa-token-" + secrets.token_hex(12)
     with servers.rasa_server(logreg_model.archive, token, home / "rasa.log") as api:
         yield api
+
+
+# Session fixtures that train a Rasa model (or start a server with one): a test that needs one is slow.
+TRAINING_FIXTURES = frozenset({"logreg_model", "diet_model", "assistant_model", "rasa_api"})
+
+
+def pytest_collection_modifyitems(items):
+    """Mark slow every test whose fixtures (direct or indirect) train a model, so `make test-fast`
+    (`-m "not slow"`) never trains one through a fixture; tests that train in their own body carry the mark."""
+    for item in items:
+        if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

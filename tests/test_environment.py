@@ -8,7 +8,7 @@ import yaml
 from tests.helpers import ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))
-import conda_env  # noqa: E402
+import conda_env
 
 
 def test_conda_yaml_has_python_310_and_exactly_the_lock_pins():

@@ -100,7 +100,8 @@ def cell_with(notebook, snippet: str):
 
 
 @pytest.mark.slow
-def test_notebook_compares_the_runs_of_a_store(tmp_path, monkeypatch, kernel, pizza_train):
+@pytest.mark.usefixtures("kernel")
+def test_notebook_compares_the_runs_of_a_store(tmp_path, monkeypatch, pizza_train):
     for name in MLFLOW_RUN_ENV:
         monkeypatch.delenv(name, raising=False)
     three, weak = tmp_path / "configs", tmp_path / "weak"

@@ -5,27 +5,26 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import warnings
 from pathlib import Path
 
 import typer
 
 from nlu_mlflow.decide.redact import redact_text
+from nlu_mlflow.rasa import runtime
 
 
 def setup(verbose: bool, log_file: Path | None = None) -> None:
     """``nlu_mlflow`` at INFO (DEBUG with ``verbose``) on stderr, optionally also appended to ``log_file``.
 
     Without ``verbose`` the libraries' warnings (pkg_resources, SQLAlchemy, pyparsing deprecations that
-    Rasa and TensorFlow trigger at import) and MLflow's artifact progress bars stay out of the output;
-    what they print on their own is dropped by ``console.library_output``.
+    Rasa and TensorFlow trigger at import: ``runtime.LIBRARY_MODULES``) and MLflow's artifact progress bars
+    stay out of the output; what they print on their own is dropped by ``console.library_output``. This
+    package's own warnings always show.
     """
-    logging.captureWarnings(True)  # warnings become log records: libraries reset the filters at import
-    logging.getLogger("py.warnings").setLevel(logging.WARNING if verbose else logging.ERROR)
+    logging.captureWarnings(True)  # warnings become log records on stderr (and in the log file)
     if not verbose:
         os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
-        for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning, UserWarning):
-            warnings.filterwarnings("ignore", category=category)
+        runtime.ignore_library_warnings()
     logging.basicConfig(
         stream=sys.stderr,
         level=logging.WARNING,

@@ -26,19 +26,11 @@ from nlu_mlflow.tracking.errors import AccessError, TrackingError
 SECRET_ENV = "NLU_MLFLOW_WEBHOOK_SECRET"  # shared by MLflow (it signs) and the receiver (it verifies)
 RASA_TOKEN_ENV = "RASA_AUTH_TOKEN"  # the token `rasa run --auth-token` was started with
 SLACK_URL_ENV = NOTIFY_ENV  # a Slack-compatible incoming-webhook URL, one name for every command; optional
-OLD_SLACK_URL_ENV = "SLACK_WEBHOOK_URL"  # deprecated: still read when SLACK_URL_ENV is not set
 
 
 def slack_url_from_env(name: str = SLACK_URL_ENV) -> str | None:
-    """The chat webhook URL from ``$name``; with the default name, the deprecated ``$SLACK_WEBHOOK_URL``
-    still works when it is the only one set (with a deprecation note)."""
-    url = os.environ.get(name) or None
-    if url is None and name == SLACK_URL_ENV and os.environ.get(OLD_SLACK_URL_ENV):
-        logging.getLogger("nlu_mlflow").warning(
-            "$%s is deprecated: set $%s instead (same value)", OLD_SLACK_URL_ENV, SLACK_URL_ENV
-        )
-        url = os.environ[OLD_SLACK_URL_ENV]
-    return url
+    """The chat webhook URL from ``$name`` (None when unset or empty)."""
+    return os.environ.get(name) or None
 
 
 DEFAULT_RASA_URL = "http://127.0.0.1:5005"

@@ -45,7 +45,7 @@ def score(suite: CriticalSuite, parses: list[dict]) -> CriticalResult:
             f"{suite.path}: got {len(parses)} parse results for {len(suite.utterances)} utterances."
         )
     rows = [score_row(u, p) for u, p in zip(suite.utterances, parses, strict=True)]
-    table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS)).astype({"confidence": float, "passed": bool})
+    table = pd.DataFrame(rows, columns=pd.Index(TABLE_COLUMNS)).astype({"confidence": float, "passed": bool})
     failures = int((~table["passed"]).sum())
     pass_rate = float(table["passed"].mean()) if len(table) else 1.0
     return CriticalResult(table, pass_rate, failures)

@@ -89,7 +89,7 @@ def summary_frame(results: list[CVResult]) -> pd.DataFrame:
         for name in c.KEY_METRICS
         if name + MEAN_SUFFIX in result.summary
     ]
-    return pd.DataFrame(rows, columns=["config", "metric", "mean", "std"])
+    return pd.DataFrame(rows, columns=pd.Index(["config", "metric", "mean", "std"]))
 
 
 def logged_metrics(metrics: dict[str, float]) -> dict[str, float]:

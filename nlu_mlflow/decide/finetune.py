@@ -142,7 +142,8 @@ def label_problem(
     known: Mapping[str, frozenset[str]] | None, labels: Mapping[str, frozenset[str]], version: str
 ) -> str:
     """The NLU labels differ from the base model's: named where the archive says which it knows."""
-    kinds = [k for k in LABEL_KINDS if known is not None and k in known]
+    known = known or {}
+    kinds = [k for k in LABEL_KINDS if k in known]
     for kind in kinds:
         added = sorted(labels.get(kind, frozenset()) - known[kind])
         if added:

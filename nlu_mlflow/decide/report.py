@@ -73,10 +73,15 @@ def _prefixed(scores: dict | None, prefix: str) -> dict:
 
 
 def failures_table(table: pd.DataFrame | None) -> list[str]:
-    if table is None or table.empty or table["passed"].all():
-        return ["All critical utterances pass." if table is not None else "No critical suite."]
+    if table is None:
+        return ["No critical suite."]
+    if table.empty or bool(table["passed"].all()):
+        return ["All critical utterances pass."]
     failed = table[~table["passed"]]
-    rows = [[r.text, r.expected_intent, str(r.predicted_intent), r.reason] for r in failed.itertuples()]
+    rows = [
+        [r["text"], r["expected_intent"], str(r["predicted_intent"]), r["reason"]]
+        for _, r in failed.iterrows()
+    ]
     return _markdown_table(["text", "expected", "predicted", "reason"], rows)
 
 

@@ -13,6 +13,7 @@ import copy
 import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import cast
 
 from nlu_mlflow.errors import InputError
 
@@ -31,6 +32,12 @@ class Dimension:
     high: float | None = None
     log: bool = False
     choices: tuple = field(default_factory=tuple)
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """``(low, high)`` of an "int" or "float" dimension."""
+        assert self.low is not None and self.high is not None, f"{self.name}: a choice has no range"
+        return self.low, self.high
 
 
 def parse(path: Path | str, search: object, pipeline: list[dict]) -> list[Dimension]:
@@ -86,7 +93,7 @@ def _range(where: str, kind: str, bounds: object) -> tuple[float, float]:
         or not all(isinstance(b, number) and not isinstance(b, bool) for b in bounds)
     ):
         raise InputError(f"{where}: `{kind}` must be [low, high] with {kind} numbers; fix the range.")
-    low, high = bounds
+    low, high = cast("tuple[float, float]", tuple(bounds))
     if low >= high:
         raise InputError(f"{where}: low {low} is not below high {high}; swap or widen the range.")
     return low, high
@@ -152,7 +159,8 @@ def _capped(dimension: Dimension, cap: int) -> Dimension:
             dict.fromkeys(min(v, cap) if isinstance(v, int | float) else v for v in dimension.choices)
         )
         return replace(dimension, choices=choices)
-    return replace(dimension, low=min(dimension.low, cap), high=min(dimension.high, cap))
+    low, high = dimension.bounds
+    return replace(dimension, low=min(low, cap), high=min(high, cap))
 
 
 def contains(dimension: Dimension, value: object) -> bool:
@@ -160,14 +168,15 @@ def contains(dimension: Dimension, value: object) -> bool:
     if dimension.kind == "choice":
         return value in dimension.choices
     number = int if dimension.kind == "int" else (int, float)
-    return (
-        isinstance(value, number) and not isinstance(value, bool) and dimension.low <= value <= dimension.high
-    )
+    if not isinstance(value, number) or isinstance(value, bool):
+        return False
+    low, high = dimension.bounds
+    return low <= value <= high
 
 
 def largest(dimensions: list[Dimension], option: str) -> float | None:
     """The largest value any dimension of ``option`` can take (None when none searches it)."""
-    tops = [max(d.choices) if d.kind == "choice" else d.high for d in dimensions if d.option == option]
+    tops = [max(d.choices) if d.kind == "choice" else d.bounds[1] for d in dimensions if d.option == option]
     return max(tops) if tops else None
 
 

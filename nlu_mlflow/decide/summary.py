@@ -144,6 +144,7 @@ def run_name(facts: RunFacts | None, day: str, error: str | None = None) -> str:
 def version_description(facts: RunFacts, primary_metric: str) -> str:
     """Markdown shown on the version's page: config, key metrics, decision and why."""
     candidate = facts.candidate
+    assert candidate is not None, "a version description needs the candidate it describes"
     metrics = [
         f"{k} {candidate.metrics[k]:.4f}"
         for k in c.KEY_METRICS
@@ -205,8 +206,8 @@ def version_tags(facts: RunFacts, at: str | None = None) -> dict[str, dict[str, 
     result = {candidate.version: tags}
     if champion:
         result[champion.version] = {
-            "nlu_mlflow.last_challenge_run_id": facts.run_id,
-            "nlu_mlflow.last_challenge": f"{'replaced by' if facts.promoted else 'kept against'} "
+            c.TAG_LAST_CHALLENGE_RUN: facts.run_id,
+            c.TAG_LAST_CHALLENGE: f"{'replaced by' if facts.promoted else 'kept against'} "
             f"version {candidate.version}",
         }
     return result

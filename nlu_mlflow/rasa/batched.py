@@ -8,9 +8,9 @@ runs its network over them in batches and post-processes each message with its o
 The parses are then fed to Rasa's ``get_eval_data``, so the evaluation results are built by
 Rasa's code, exactly as ``rasa test nlu`` builds them.
 
-This module and ``fast_load`` are the only ones that use Rasa internals (here the graph runner's
-nodes, featurizer and DIET helpers, ``run_inference``); tests/rasa/test_batched.py pins their behaviour
-against Rasa's per-message path. Only graphs made of components whose batched behaviour was checked run here:
+The Rasa internals used here (the graph runner's nodes, featurizer and DIET helpers, ``run_inference``)
+are listed in ``internals``; tests/rasa/test_batched.py pins their behaviour against Rasa's per-message path.
+Only graphs made of components whose batched behaviour was checked run here:
 ``supports`` says no to anything else, and callers use Rasa's own path for those.
 
 Batched network outputs are not bit-identical to one-message outputs (matrix products of other
@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from nlu_mlflow.console import library_output
-from nlu_mlflow.rasa import aio, patches
+from nlu_mlflow.rasa import aio, internals
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +86,8 @@ def _nlu_nodes(processor) -> dict:
 
 def unsupported_reason(processor) -> str | None:
     """Why the batched path cannot run this processor's graph; None when it can."""
-    if not patches.verified():  # another Rasa: its graph internals may differ
-        return f"Rasa {patches.installed_rasa()} is installed, not {', '.join(patches.VERIFIED_RASA)}"
+    if not internals.verified():  # another Rasa: its graph internals may differ
+        return f"Rasa {internals.installed_rasa()} is installed, not {internals.RASA_VERSION}"
     from rasa.engine.constants import PLACEHOLDER_MESSAGE
     from rasa.engine.runner.dask import DaskGraphRunner
 
@@ -375,7 +375,8 @@ class _ParsedMessages:
         self.model_metadata = model_metadata
         self._parses = iter(parses)
 
-    async def parse_message(self, message, tracker=None, only_output_properties: bool = True) -> dict:
+    # Rasa's MessageProcessor.parse_message signature (get_eval_data calls it); extra arguments unused
+    async def parse_message(self, message, tracker=None, only_output_properties=True) -> dict:  # noqa: ARG002
         parse = next(self._parses)
         if parse.get(TEXT) != message.text:
             raise RuntimeError(

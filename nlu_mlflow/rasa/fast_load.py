@@ -15,9 +15,8 @@ them on every load (about 4 seconds on rasa-demo-flat). CRF training is determin
 is kept, keyed by a digest of the tokens, the config and the tag order: a load right after training
 in the same process (what the workflow does for each candidate) reuses the CRF training just built.
 
-This module and ``batched`` are the only ones that use Rasa internals (``RasaModel.load``'s
-arguments, ``CRFEntityExtractor.train_model``); tests/rasa/test_fast_load.py pins the predictions of both
-against Rasa's own loads.
+The Rasa internals used here are listed in ``internals`` (which pins them); tests/rasa/test_fast_load.py
+pins the predictions of both loads against Rasa's own.
 """
 
 from __future__ import annotations
@@ -86,9 +85,9 @@ def enabled() -> Iterator[None]:
     from rasa.nlu.extractors.crf_entity_extractor import CRFEntityExtractor
     from rasa.utils.tensorflow.models import RasaModel
 
-    from nlu_mlflow.rasa import patches
+    from nlu_mlflow.rasa import internals
 
-    if not patches.verified():  # another Rasa: its own loading, unpatched
+    if not internals.verified():  # another Rasa: its own loading, unpatched
         yield
         return
 
@@ -114,9 +113,11 @@ def load_agent(archive: Path):
     (``archive.check_archive``), whoever wrote it: a candidate, the production model, a download."""
     from rasa.core.agent import Agent
 
+    from nlu_mlflow.rasa import runtime
     from nlu_mlflow.rasa.archive import check_archive
 
     check_archive(Path(archive))
+    runtime.explain_entityless_crf()
 
     with enabled():
         return Agent.load(model_path=str(archive))

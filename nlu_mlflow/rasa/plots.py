@@ -88,9 +88,9 @@ class PlotHelper:
         under ``artifact_path`` by ``finish``."""
         import rasa.utils.plotting as plotting
 
-        from nlu_mlflow.rasa import patches
+        from nlu_mlflow.rasa import internals
 
-        if not patches.verified():  # another Rasa: it draws in this process, as it always does
+        if not internals.verified():  # another Rasa: it draws in this process, as it always does
             yield
             return
         originals = {name: getattr(plotting, name) for name in DRAWING_FUNCTIONS}

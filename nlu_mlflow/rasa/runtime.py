@@ -6,6 +6,7 @@ matplotlib headless.
 
 import logging
 import os
+import re
 import warnings
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
@@ -21,6 +22,34 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("RASA_MAX_CACHE_SIZE", "0")
 
 
+# Whose warnings (deprecations and notes at import and at run time) stay out of the normal output: Rasa,
+# TensorFlow and the libraries they bring in. This package's own warnings are never filtered.
+LIBRARY_MODULES = (
+    "rasa",
+    "tensorflow",
+    "keras",
+    "absl",
+    "google.protobuf",
+    "tensorflow_hub",
+    "tensorflow_addons",
+    "sklearn",
+    "sanic",
+    "apscheduler",
+    "pkg_resources",
+    "sqlalchemy",
+    "matplotlib",
+    "mlflow",
+)
+LIBRARY_WARNINGS = rf"({'|'.join(map(re.escape, LIBRARY_MODULES))})(\.|$)"
+QUIET_CATEGORIES = (DeprecationWarning, PendingDeprecationWarning, FutureWarning, UserWarning)
+
+
+def ignore_library_warnings() -> None:
+    """Drop the libraries' warnings of the usual noisy kinds (``warnings.filterwarnings(module=...)``)."""
+    for category in QUIET_CATEGORIES:
+        warnings.filterwarnings("ignore", category=category, module=LIBRARY_WARNINGS)
+
+
 def quiet_rasa(level: int = logging.WARNING) -> None:
     """Keep Rasa's and TensorFlow's INFO/DEBUG chatter out of the workflow's own progress output."""
     from rasa.utils.log_utils import configure_structlog
@@ -28,8 +57,42 @@ def quiet_rasa(level: int = logging.WARNING) -> None:
     configure_structlog(level)
     for name in ("rasa", "tensorflow", "absl", "matplotlib", "sanic", "urllib3", "alembic"):
         logging.getLogger(name).setLevel(level)
-    for category in (DeprecationWarning, FutureWarning, UserWarning, PendingDeprecationWarning):
-        warnings.filterwarnings("ignore", category=category)
+    ignore_library_warnings()
+
+
+CRF_LOGGER = "rasa.nlu.extractors.crf_entity_extractor"
+CRF_NOT_STORED = "Failed to load CRFEntityExtractor from model storage."
+
+
+class EntitylessCRFNote(logging.Filter):
+    """Rasa warns "Failed to load CRFEntityExtractor from model storage. Resource '...' doesn't exist." when
+    the training data had no entities (its CRF then stores nothing). That is no failure: this filter drops
+    the warning and says what it means in one line of ours, once per component."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.told: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if not text.startswith(CRF_NOT_STORED):
+            return True
+        resource = text.split("'")[1] if text.count("'") >= 2 else "CRFEntityExtractor"
+        if resource not in self.told:
+            self.told.add(resource)
+            logging.getLogger("nlu_mlflow").info(
+                "%s: the training data has no entities, so this CRF has nothing to extract (Rasa's "
+                '"Failed to load" warning about it is not an error)',
+                resource,
+            )
+        return False
+
+
+def explain_entityless_crf() -> None:
+    """Install ``EntitylessCRFNote`` on Rasa's CRF logger (once)."""
+    crf = logging.getLogger(CRF_LOGGER)
+    if not any(isinstance(f, EntitylessCRFNote) for f in crf.filters):
+        crf.addFilter(EntitylessCRFNote())
 
 
 def release_memory() -> None:

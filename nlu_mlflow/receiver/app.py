@@ -308,7 +308,7 @@ def create_app(settings: ReceiverSettings, receiver: Receiver | None = None) -> 
     receiver = receiver or Receiver(settings)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(_app: FastAPI):
         receiver.start()
         task = asyncio.create_task(_sync_every(receiver, settings.sync_interval_s))
         yield

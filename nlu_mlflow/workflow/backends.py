@@ -31,6 +31,7 @@ from nlu_mlflow.workflow.candidates import (
 logger = logging.getLogger("nlu_mlflow")
 
 POLL_S = 2.0
+PACKAGED_MLPROJECTS = Path(__file__).parent / "mlprojects"  # package data: one folder per backend
 
 
 @dataclass(frozen=True)
@@ -82,12 +83,18 @@ def _submit(config, submission: Submission, parent_run_id: str, experiment_id: s
     return projects.submit(
         config.name,
         run_id,
-        submission.project_uri,
+        mlproject_folder(submission.project_uri, submission.backend),
         {"parent_run_id": parent_run_id, "config": config.name},
         submission.backend,
         experiment_id,
         submission.backend_config,
     )
+
+
+def mlproject_folder(folder: Path, backend: str) -> Path:
+    """``folder`` when it holds an MLproject (a checkout of the repository), else the copy with the
+    ``candidate`` entry point installed with the package (``nlu-mlflow`` installed from a wheel)."""
+    return folder if (Path(folder) / "MLproject").is_file() else PACKAGED_MLPROJECTS / backend
 
 
 def collect(ended: list) -> tuple[list[Candidate], list[FailedCandidate]]:
@@ -101,6 +108,7 @@ def collect(ended: list) -> tuple[list[Candidate], list[FailedCandidate]]:
             failed.append(FailedCandidate(job.name, job.run_id, reason))
             continue
         scores = runs.load_json(job.run_id, _scores_file(job.run_id))
+        assert scores is not None, f"{job.name}: the finished job logged no scores"
         candidates.append(
             Candidate.from_records(record, scores, runs.load_table(job.run_id, c.ARTIFACT_CRITICAL_TABLE))
         )

@@ -118,12 +118,19 @@ def run_candidate(
             raise CandidateFailed(FailedCandidate(config.name, run.info.run_id, reason)) from error
 
 
+def _cause(error: BaseException) -> BaseException | None:
+    """The exception ``error`` was raised from (or during), as a traceback shows it."""
+    if error.__cause__ is not None:
+        return error.__cause__
+    return None if error.__suppress_context__ else error.__context__
+
+
 def failure_reason(error: BaseException) -> str:
     """The error and, when a library wrapped it (Rasa's GraphComponentException), its root cause."""
     text = f"{type(error).__name__}: {error}".rstrip(".")
-    root = error
-    while root.__cause__ is not None or (root.__context__ is not None and not root.__suppress_context__):
-        root = root.__cause__ or root.__context__
+    root, cause = error, _cause(error)
+    while cause is not None:
+        root, cause = cause, _cause(cause)
     if root is not error:
         text += f" (caused by {type(root).__name__}: {root})"
     return text

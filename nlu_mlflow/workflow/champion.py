@@ -49,6 +49,7 @@ class ChampionScores:
 
 def cache_key(inputs: Inputs) -> str:
     d = inputs.score_digests
+    assert d["test"] is not None, "the test data always has a digest"
     return score_cache.cache_key(d["test"], d["critical"], d["conversations"])
 
 

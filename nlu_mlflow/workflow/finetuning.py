@@ -89,24 +89,44 @@ def plan(settings: WorkflowSettings, inputs: Inputs, train_yaml: Path, work: Pat
         for x in inputs.configs
     }
     archive = None
-    if any(reason is None for reason in reasons.values()):
-        archive, problem = _download(holder, work / "production")
-        for x in inputs.configs:
-            if reasons[x.name] is None:
-                view = None if problem else finetune.training_view(x, train_yaml, inputs.project)
-                reasons[x.name] = problem or finetune.archive_problem(archive, view, base.version)
+    if holder is not None and base is not None and None in reasons.values():
+        archive, reasons = _archive_reasons(reasons, holder, base, inputs, (train_yaml, work))
     possible = [x for x in inputs.configs if reasons[x.name] is None]
-    delta = _delta(base, inputs, work / "production-data") if possible else None
+    jobs: tuple[FinetuneJob, ...] = ()
     full = None
-    if settings.finetune_only and possible:
-        full = decide.full_retrain_reason(
-            base, settings.full_retrain_every, delta, settings.full_retrain_growth
-        )
-    jobs = tuple(
-        FinetuneJob(_renamed(x), archive, base, settings.epoch_fraction, delta) for x in possible if not full
-    )
+    if possible and archive is not None and base is not None:
+        delta = _delta(base, inputs, work / "production-data")
+        if settings.finetune_only:
+            full = decide.full_retrain_reason(
+                base, settings.full_retrain_every, delta, settings.full_retrain_growth
+            )
+        if not full:
+            jobs = tuple(
+                FinetuneJob(_renamed(x), archive, base, settings.epoch_fraction, delta) for x in possible
+            )
     result = FinetunePlan(jobs, {}, full, scratch=not (settings.finetune_only and jobs))
     return _announce(dataclasses.replace(result, notes=_notes(result, inputs.configs, reasons)))
+
+
+def _archive_reasons(
+    reasons: dict[str, str | None], holder: registry.Version, base: decide.Base, inputs: Inputs, paths
+) -> tuple[Path | None, dict[str, str | None]]:
+    """Production's archive (None when it cannot be read) and the reasons again, with those of the configs
+    that could be fine-tuned on their own settings now judged against the archive (``paths``: the training
+    data file and the work folder)."""
+    train_yaml, work = paths
+    archive, problem = _download(holder, work / "production")
+    judged = dict(reasons)
+    for x in inputs.configs:
+        if judged[x.name] is None:
+            judged[x.name] = (
+                problem
+                if archive is None
+                else finetune.archive_problem(
+                    archive, finetune.training_view(x, train_yaml, inputs.project), base.version
+                )
+            )
+    return archive, judged
 
 
 def _renamed(config: PipelineConfig) -> PipelineConfig:

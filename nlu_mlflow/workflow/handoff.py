@@ -118,7 +118,7 @@ def read(folder: Path, work: Path, names: list[str] | None = None) -> CandidateI
         policy=PromotionPolicy(primary_metric=manifest["primary_metric"]),
     )
     work.mkdir(parents=True, exist_ok=True)
-    tests = project.stage_test_stories(work / "staged") if inputs.has_conversations else None
+    tests = project.stage_test_stories(work / "staged") if project and inputs.has_conversations else None
     if tests is not None:  # name the project's own files in the conversations table
         originals = manifest["test_stories"]
         tests = dataclasses.replace(

@@ -55,7 +55,7 @@ class Inputs:
         return {
             "test": self.test.digest,
             "critical": self.suite.digest if self.suite else None,
-            "conversations": self.project.tests_digest if self.has_conversations else None,
+            "conversations": self.project.tests_digest if self.project and self.has_conversations else None,
         }
 
     @property
@@ -64,7 +64,7 @@ class Inputs:
 
     @property
     def has_conversations(self) -> bool:
-        return self.has_core and bool(self.project.test_story_files)
+        return self.project is not None and self.project.has_core and bool(self.project.test_story_files)
 
 
 def prepare(settings: WorkflowSettings, fetched: Path | None = None) -> Inputs:
@@ -74,13 +74,11 @@ def prepare(settings: WorkflowSettings, fetched: Path | None = None) -> Inputs:
     """
     project = rasa_project.load_project(settings.project, settings.test_stories) if settings.project else None
     configs = _configs(settings, project)
-    full = load_nlu(project.data_dir, project=True) if project else load_nlu(fetched or settings.data)
-    if fetched is not None:
-        full = dataclasses.replace(full, source=settings.remote_source().display)
+    full = _full_data(settings, project, fetched)
     problems = validation.check_training_data(full.view, settings.min_examples, settings.conflicts_allowed)
     train, test = _train_and_test(settings, full, project)
     problems += validation.check_test_data(train.view, test.view)
-    problems += _availability(configs, settings, project, "problems")
+    problems += _availability(configs, "problems")
     if project is not None:
         problems += _project_problems(project, full)
     if settings.cv_folds:
@@ -122,7 +120,19 @@ def _train_and_test(settings: WorkflowSettings, full: NluData, project) -> tuple
     return split(full, settings.test_fraction, settings.seed)
 
 
-def _availability(configs, settings: WorkflowSettings, project, kind: str) -> list[str]:
+def _full_data(settings: WorkflowSettings, project, fetched: Path | None) -> NluData:
+    """The NLU data: the project's, fetched remote ``--data`` (named after its source), or ``--data``."""
+    if project:
+        return load_nlu(project.data_dir, project=True)
+    if fetched is not None:
+        remote = settings.remote_source()
+        assert remote is not None, "fetched data comes from a remote source"
+        return dataclasses.replace(load_nlu(fetched), source=remote.display)
+    assert settings.data is not None, "the settings name --data when they name no --project"
+    return load_nlu(settings.data)
+
+
+def _availability(configs, kind: str) -> list[str]:
     """Components that cannot run here (problems) or run with less (warnings), config by config."""
     found = []
     for config in configs:
@@ -151,7 +161,7 @@ def _warn(settings: WorkflowSettings, full: NluData, overlap: list[str], project
         found += project_checks.warnings(domain, uses, rasa_project.response_names(full))
         if not project.test_story_files:
             found.append(f"{project.root}: no test conversations (tests/test_*.yml); dialogue is not tested.")
-    found += _availability(configs, settings, project, "warnings")
+    found += _availability(configs, "warnings")
     for warning in found:
         logger.warning("%s", warning)
     if overlap:

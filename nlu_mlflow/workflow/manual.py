@@ -65,7 +65,8 @@ def common_scores(candidate: registry.Version, champion: registry.Version) -> tu
     key = _newest(mine, set(mine) & set(theirs))
     if key is None:
         return None
-    return score_cache.load(candidate, key), score_cache.load(champion, key)
+    new, old = score_cache.load(candidate, key), score_cache.load(champion, key)
+    return (new, old) if new is not None and old is not None else None
 
 
 def gate(candidate: registry.Version, champion: registry.Version | None, policy: PromotionPolicy) -> Decision:
@@ -74,9 +75,8 @@ def gate(candidate: registry.Version, champion: registry.Version | None, policy:
     if champion is None:
         own = score_cache.references(candidate)
         newest = _newest(own, own)
-        return decide(
-            score_record.scores(score_cache.load(candidate, newest)) if newest else Scores({}), None, policy
-        )
+        cached = score_cache.load(candidate, newest) if newest else None
+        return decide(score_record.scores(cached) if cached else Scores({}), None, policy)
     both = common_scores(candidate, champion)
     if both is None:
         raise InputError(
@@ -97,7 +97,7 @@ def promote(
     if decision is not None and not decision.promote:
         return decision, False
     label = c.DECISION_FORCED if force else c.DECISION_PROMOTED
-    why = f"forced by {getpass.getuser()}" if force else "; ".join(decision.reasons)
+    why = f"forced by {getpass.getuser()}" if decision is None else "; ".join(decision.reasons)
     _record_and_move(name, label, candidate, champion, why, decision)
     return decision, True
 
@@ -126,7 +126,7 @@ def _record_and_move(
     """Record the move (version tags, a manual run with decision.json), then move, then mark it done."""
     tags = {promoted.version: {c.TAG_DECISION: label, c.TAG_DECISION_REASONS: why[: c.MAX_TAG_LENGTH]}}
     if replaced is not None:
-        tags[replaced.version] = {"nlu_mlflow.last_challenge": f"{label}: replaced by {promoted.version}"}
+        tags[replaced.version] = {c.TAG_LAST_CHALLENGE: f"{label}: replaced by {promoted.version}"}
     record = {
         "action": label,
         "decision": label,

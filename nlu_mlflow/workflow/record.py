@@ -72,7 +72,9 @@ def record_moved(result, settings: WorkflowSettings) -> None:
     """After production moved: when, and which version it replaced (``moved_at``, ``replaced``)."""
     run_facts = facts(result, settings, moved=True)
     tags = summary.version_tags(run_facts)
-    promoted = {run_facts.candidate.version: {k: v for k, v in tags[run_facts.candidate.version].items()}}
+    candidate = run_facts.candidate
+    assert candidate is not None and candidate.version is not None, "production moved to a registered version"
+    promoted = {candidate.version: dict(tags[candidate.version])}
     records.write_moved(
         settings.model_name, summary.summary(run_facts), promoted, summary.moved_tags(run_facts)
     )
@@ -157,7 +159,11 @@ def summary_table(result, primary_metric: str) -> pd.DataFrame:
     table = summary.summary_table(rows, result.selection.best, primary_metric)
     if result.failed:
         failed = {x.name for x in result.failed}
-        table.insert(2, "status", ["FAILED" if n in failed else "ok" for n in table["config"]])
+        table.insert(
+            2,
+            "status",
+            pd.Series(["FAILED" if n in failed else "ok" for n in table["config"]], index=table.index),
+        )
     return table
 
 

@@ -20,7 +20,7 @@ def nlu(tmp_path: Path, name: str, body: str) -> Path:
     return path
 
 
-def invoke(tmp_path, tracking_uri, *args):
+def invoke(tracking_uri, *args):
     result = CliRunner().invoke(
         app, ["run", "--tracking-uri", tracking_uri, "--epochs", "1", *map(str, args)]
     )
@@ -126,7 +126,7 @@ def test_bad_input_is_one_clear_sentence_and_leaves_no_run(tmp_path, tracking_ur
     for flag, value in defaults.items():
         if flag not in args:
             args += [flag, value]
-    result = invoke(tmp_path, tracking_uri, *args)
+    result = invoke(tracking_uri, *args)
     assert result.exit_code == 2, result.output
     errors = "\n".join(line for line in result.output.splitlines() if line.startswith("error: "))
     for fragment in expected:

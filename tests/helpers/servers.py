@@ -363,7 +363,7 @@ def slack_sink(path: str = "/services/T000/B000/sink") -> Iterator[Sink]:
     messages: list[dict] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 (http.server's naming)
+        def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             if self.path == path:
                 messages.append(json.loads(body))

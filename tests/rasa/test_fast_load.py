@@ -68,6 +68,7 @@ def test_crf_predicts_exactly_what_rasas_load_predicts_and_trains_once(logreg_mo
     assert any(p["entities"] for p in first)
 
 
+@pytest.mark.slow  # trains a model
 def test_a_crf_trained_in_the_block_is_reused_by_the_load(tmp_path, pizza_test, crf_fits):
     """The workflow's case: train a candidate, then load it to score it."""
     rasa_runtime.quiet_rasa()

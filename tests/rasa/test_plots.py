@@ -94,7 +94,7 @@ def test_a_helper_that_died_fails_its_drawings_not_the_workflow(scored, run_id, 
 
 def test_without_a_helper_rasa_draws_in_this_process(scored, run_id, tmp_path, monkeypatch):
     # mocked: a machine where the helper process cannot be started
-    def no_process(*args, **kwargs):
+    def no_process(*_args, **_kwargs):
         raise OSError("cannot start processes here")
 
     monkeypatch.setattr(subprocess, "Popen", no_process)

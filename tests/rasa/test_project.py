@@ -40,7 +40,7 @@ def test_project_is_read_with_its_nested_data_and_tests(pizza_project):
     assert pizza_project.policies[0]["name"] == "MemoizationPolicy"
 
 
-def test_prepared_inputs_train_every_config_as_a_whole_assistant(tmp_path):
+def test_prepared_inputs_train_every_config_as_a_whole_assistant():
     prepared = prepare(PIZZA_PROJECT, configs=CONFIGS)
     names = [x.name for x in prepared.configs]
     assert names == ["project", "diet", "diet_intents_crf", "logreg_crf"]
@@ -124,7 +124,7 @@ def test_helpdesk_duckling_and_two_intent_text_are_warnings(caplog):
     assert [x.name for x in prepared.configs] == ["project", "logreg_crf"]
 
 
-def test_two_intent_text_is_an_error_when_asked(tmp_path):
+def test_two_intent_text_is_an_error_when_asked():
     with pytest.raises(InputError, match="'yes thanks' is labelled with two intents"):
         prepare(SHARED_PROJECTS / "helpdesk-assistant", allow_conflicts=False)
 

@@ -194,7 +194,7 @@ def log_bad_model(experiment_id: str, kind: str, tmp_path: Path) -> str:
 
 
 @pytest.mark.parametrize(
-    ("case", "mutate", "status", "message"),
+    ("_case", "mutate", "status", "message"),
     [
         ("no delivery id", lambda h: h.pop(HEADER_DELIVERY_ID), 400, "missing header X-MLflow-Delivery-Id"),
         ("no timestamp", lambda h: h.pop(HEADER_TIMESTAMP), 400, "missing header X-MLflow-Timestamp"),
@@ -207,7 +207,7 @@ def log_bad_model(experiment_id: str, kind: str, tmp_path: Path) -> str:
         ),
     ],
 )
-def test_a_delivery_without_a_valid_signature_is_refused(receiver, sink, case, mutate, status, message):
+def test_a_delivery_without_a_valid_signature_is_refused(receiver, sink, _case, mutate, status, message):
     running = receiver(dead_rasa())
     headers = signed(alias_event("1"))
     mutate(headers)
@@ -217,8 +217,8 @@ def test_a_delivery_without_a_valid_signature_is_refused(receiver, sink, case, m
     assert (sink.messages, running.deliveries()) == ([], [])
 
 
-@pytest.mark.parametrize(("case", "age"), [("6 minutes old", 360), ("2 minutes ahead", -120)])
-def test_a_delivery_outside_the_time_window_is_refused(receiver, sink, case, age):
+@pytest.mark.parametrize(("_case", "age"), [("6 minutes old", 360), ("2 minutes ahead", -120)])
+def test_a_delivery_outside_the_time_window_is_refused(receiver, sink, _case, age):
     running = receiver(dead_rasa())
     body = alias_event("1")
     answer = post(running.url, body, signed(body, timestamp=int(time.time()) - age))
@@ -271,8 +271,9 @@ def dead_registry():
     mlflow.set_tracking_uri(previous)
 
 
+@pytest.mark.usefixtures("dead_registry")
 def test_a_registry_outage_and_an_unexpected_error_are_recorded_and_the_worker_goes_on(
-    receiver, sink, dead_registry, monkeypatch
+    receiver, sink, monkeypatch
 ):
     running = receiver(dead_rasa())
     outage = signed(alias_event("1"), delivery_id="outage")
@@ -282,7 +283,7 @@ def test_a_registry_outage_and_an_unexpected_error_are_recorded_and_the_worker_g
     assert "(try 2 of 2)" in record.outcome and "127.0.0.1" in record.outcome
     assert len(sink.messages) == 1 and sink.texts()[0].startswith(f"{MODEL}: nothing went live")
 
-    def broken(*args):
+    def broken(*_args):
         raise KeyError("a bug")
 
     monkeypatch.setattr(deploy, "sync", broken)  # stands in for a bug in the deploy step
@@ -420,7 +421,8 @@ def test_a_bad_archive_keeps_the_old_model_and_is_announced_once(
 
 
 @pytest.mark.slow
-def test_deploying_a_missing_version_names_it(store, tmp_path):
+@pytest.mark.usefixtures("store")
+def test_deploying_a_missing_version_names_it(tmp_path):
     with pytest.raises(DeployError, match="model 'rasa-nlu-hooks' has no version 999"):
         deploy_version(MODEL, "999", dead_rasa(), tmp_path)
 
@@ -446,12 +448,12 @@ def open_rasa_api():
     requests_seen: list[str] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             self.send_response(200)
             self.end_headers()
             self.wfile.write(b'{"model_file": "old.tar.gz", "model_id": "x"}')
 
-        def do_PUT(self):  # noqa: N802
+        def do_PUT(self):
             requests_seen.append(self.path)
             self.send_response(204)
             self.end_headers()

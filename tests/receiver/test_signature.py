@@ -61,7 +61,7 @@ def test_one_of_several_signatures_may_match():
 
 
 @pytest.mark.parametrize(
-    ("case", "given_headers", "body", "now", "error", "status", "message"),
+    ("_case", "given_headers", "body", "now", "error", "status", "message"),
     [
         (
             "no delivery id",
@@ -132,7 +132,7 @@ def test_one_of_several_signatures_may_match():
         ("61 s ahead", headers(), BODY, NOW - 61, SignatureError, 401, "61 s in the future"),
     ],
 )
-def test_refused_deliveries(case, given_headers, body, now, error, status, message):
+def test_refused_deliveries(_case, given_headers, body, now, error, status, message):
     with pytest.raises(error, match=message) as raised:
         verify(SECRET, given_headers, body, now)
     assert raised.value.status_code == status

@@ -203,7 +203,8 @@ def test_registered_model_loads_and_predicts_in_a_fresh_process(store, tmp_path,
     assert "processor.message.parse" not in done.stdout + done.stderr  # no per-message debug lines
 
 
-def test_list_and_frame_inputs_give_one_row_per_text_in_order(store, logreg_processor, pizza_intents):
+@pytest.mark.usefixtures("store")
+def test_list_and_frame_inputs_give_one_row_per_text_in_order(logreg_processor, pizza_intents):
     mlflow.MlflowClient().set_registered_model_alias(REGISTERED, c.ALIAS_PRODUCTION, "1")
     model = mlflow.pyfunc.load_model(f"models:/{REGISTERED}@{c.ALIAS_PRODUCTION}")
     from_frame = model.predict(pd.DataFrame({"text": TEXTS}))
@@ -219,7 +220,8 @@ def test_list_and_frame_inputs_give_one_row_per_text_in_order(store, logreg_proc
     _check_output(_records(from_frame), pizza_intents)
 
 
-def test_logged_model_has_signature_input_example_and_pins(store):
+@pytest.mark.usefixtures("store")
+def test_logged_model_has_signature_input_example_and_pins():
     info = mlflow.models.Model.load(MODEL_URI)
     assert info.signature.inputs.input_names() == ["text"]
     assert info.signature.outputs.input_names() == list(inference.OUTPUT_COLUMNS)
@@ -230,7 +232,8 @@ def test_logged_model_has_signature_input_example_and_pins(store):
     assert {p.split("==")[0] for p in pins} >= {"rasa", "mlflow", "tensorflow"}
 
 
-def test_archive_path_returns_the_logged_archive(store, logreg_model, tmp_path):
+@pytest.mark.usefixtures("store")
+def test_archive_path_returns_the_logged_archive(logreg_model, tmp_path):
     path = models.archive_path(MODEL_URI, tmp_path)
     assert path.read_bytes() == logreg_model.archive.read_bytes()
 

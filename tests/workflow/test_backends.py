@@ -153,7 +153,7 @@ def test_kubernetes_backend_submits_the_candidate_entry_point_per_config(tmp_pat
     assert all("kubernetes job ended FAILED" in x.reason for x in result.failed)
 
 
-def test_unknown_backend_is_an_input_error(tmp_path):
+def test_unknown_backend_is_an_input_error():
     from nlu_mlflow.errors import InputError
 
     with pytest.raises(InputError, match="backend 'kubernets' is not known; did you mean 'kubernetes'"):

@@ -195,7 +195,7 @@ def test_when_every_fine_tune_fails_a_finetune_only_run_trains_from_scratch(tmp_
     broken = tmp_path / "production.tar.gz"
     broken.write_bytes(b"not an archive")
 
-    def failing_plan(settings, inputs, train_yaml, work):
+    def failing_plan(_settings, inputs, _train_yaml, _work):
         [config] = inputs.configs
         job = finetuning.FinetuneJob(
             finetuning._renamed(config), broken, finetune.decide.Base("9", config.name, "x"), 0.2, None

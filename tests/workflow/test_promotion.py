@@ -144,7 +144,8 @@ def test_unchanged_champion_is_not_scored_twice(history):
     assert registry.get_version(MODEL, "2").tags["nlu_mlflow.last_challenge"] == "kept against version 4"
 
 
-def test_rollback_restores_previous_and_is_recorded(history, store):
+@pytest.mark.usefixtures("history")
+def test_rollback_restores_previous_and_is_recorded(store):
     _, uri = store
     runner = CliRunner()
     result = runner.invoke(app, ["rollback", "--model-name", MODEL, "--tracking-uri", uri])
@@ -167,7 +168,8 @@ def test_rollback_restores_previous_and_is_recorded(history, store):
     assert "previous-production: version 2" in status.output
 
 
-def test_promote_command_applies_gates_unless_forced(history, store):
+@pytest.mark.usefixtures("history")
+def test_promote_command_applies_gates_unless_forced(store):
     _, uri = store
     runner = CliRunner()
     # version 3 (weak) against production: it has no scores on the same data as version 1? it does:

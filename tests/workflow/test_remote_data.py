@@ -119,8 +119,9 @@ def no_version_registered(uri):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", ["/train.yml", "/train.json"])
+@pytest.mark.usefixtures("token")
 def test_good_remote_data_is_fetched_logged_and_the_token_kept_secret(
-    tmp_path, tracking_uri, data_server, token, sink, path
+    tmp_path, tracking_uri, data_server, sink, path
 ):
     report = tmp_path / "report.md"
     result = invoke(tmp_path, tracking_uri, data_server + path + "?source=export", "--report-md", str(report))
@@ -163,8 +164,9 @@ def test_good_remote_data_is_fetched_logged_and_the_token_kept_secret(
     ],
     ids=["slow", "500", "401", "truncated", "invalid"],
 )
+@pytest.mark.usefixtures("token")
 def test_remote_failures_fail_the_parent_run_and_register_nothing(
-    tmp_path, tracking_uri, data_server, token, sink, path, code, message
+    tmp_path, tracking_uri, data_server, sink, path, code, message
 ):
     DataHandler.hits.pop(path, None)
     result = invoke(tmp_path, tracking_uri, data_server + path)

@@ -263,7 +263,7 @@ def registry_state(model: str) -> tuple:
 
 
 @pytest.fixture(scope="module")
-def two_productions(shared_server, shared_run):
+def two_productions(shared_server, shared_run):  # noqa: ARG001 (shared_run: version 1 must exist)
     """A second version put into production by the service user with `nlu-mlflow promote --force`, so that
     there is a `previous-production` to roll back to."""
     # a runs:/ URI: a 3.18 server refuses a bare artifact location as source unless its run is named
@@ -299,7 +299,8 @@ def test_a_read_only_user_cannot_move_production(shared_server, two_productions,
 
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_a_read_only_users_workflow_is_refused_before_training(shared_server, two_productions, tmp_path):
+@pytest.mark.usefixtures("two_productions")
+def test_a_read_only_users_workflow_is_refused_before_training(shared_server, tmp_path):
     before = registry_state(SHARED_MODEL)
     args = [*cli_args.run_args(tmp_path, shared_server.url), "--model-name", SHARED_MODEL]
     result = cli(shared_server, args, shared_server.reader)
@@ -322,7 +323,8 @@ def test_a_read_only_user_reads_status(shared_server, two_productions):
 
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_requests_without_valid_credentials_are_refused(shared_server, shared_run):
+@pytest.mark.usefixtures("shared_run")
+def test_requests_without_valid_credentials_are_refused(shared_server):
     anonymous = requests.get(f"{shared_server.url}/api/2.0/mlflow/registered-models/get?name={SHARED_MODEL}")
     assert anonymous.status_code == 401
 
@@ -378,7 +380,8 @@ def test_webhook_registration_needs_an_admin(shared_server):
 
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_no_password_reaches_a_log_param_tag_artifact_or_message(shared_server, two_productions):
+@pytest.mark.usefixtures("two_productions")
+def test_no_password_reaches_a_log_param_tag_artifact_or_message(shared_server):
     """After everything above: search every run's params and tags, every version's tags, every file the
     server stored, the server's log and what the commands printed for the three passwords."""
     client = mlflow.MlflowClient()

@@ -43,7 +43,7 @@ def test_decision_is_recorded_before_production_moves(tmp_path, tracking_uri, mo
     first, _ = cli_run(tmp_path, tracking_uri, WEAK)
     assert first.exit_code == 0, first.output
 
-    def crash(name, version):
+    def crash(_name, _version):
         raise RuntimeError("the process died here")
 
     monkeypatch.setattr(registry, "move_production", crash)
@@ -240,7 +240,7 @@ def test_manual_moves_are_recorded_before_production_moves(tracking_uri, monkeyp
         registry.move_production("r", second.version)
     holder = registry.alias_holder("r").version
 
-    def crash(name, version):
+    def crash(_name, _version):
         raise RuntimeError("the process died here")
 
     monkeypatch.setattr(registry, "move_production", crash)

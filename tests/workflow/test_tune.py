@@ -171,7 +171,7 @@ def test_the_study_holds_what_a_worker_needs(searched):
 # --- pruning: the real study, runs and logging; training replaced by a known score ----------------------
 
 
-def known_score(config, metric, data, work):
+def known_score(config, _metric, _data, _work):
     """Best at learning_rate 10**-2.5, a little better with more epochs: what successive halving sees."""
     rate = config.pipeline[5]["learning_rate"]
     return 1 - abs(math.log10(rate) + 2.5) / 3 + config.max_epochs() / 1000, 0.01
