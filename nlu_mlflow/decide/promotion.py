@@ -273,10 +273,11 @@ def _check_significance(candidate: Scores, champion: Scores | None, policy: Prom
         return Check(CHECK_SIGNIFICANCE, True, "skipped: significance_alpha not set")
     if champion is None:
         return Check(CHECK_SIGNIFICANCE, True, "skipped: no champion to compare with")
-    problem = _pairing_problem(candidate.correct, champion.correct)
-    if problem:
+    new, old = candidate.correct, champion.correct
+    problem = _pairing_problem(new, old)
+    if problem or new is None or old is None:
         return Check(CHECK_SIGNIFICANCE, False, f"cannot run McNemar's test: {problem}")
-    b, c_ = discordant_counts(candidate.correct, champion.correct)  # paired by example, not by position
+    b, c_ = discordant_counts(new, old)  # paired by example, not by position
     p = mcnemar_p_value(b, c_)
     passed = b > c_ and p < alpha
     reason = (

@@ -52,7 +52,7 @@ class Section(BaseModel):
             return None
         if value is None or not isinstance(field.type_, type) or _type_matches(field.type_, value):
             return value
-        raise TypeError(f"must be {requirement(field, cls)}")
+        raise TypeError(f"must be {requirement(field, cls.OFF)}")
 
 
 def _is_off(value: Any) -> bool:
@@ -92,61 +92,64 @@ class Promotion(Section):
     OFF: ClassVar[tuple[str, ...]] = ("significance_alpha", "max_core_action_f1_drop")
 
     primary_metric: str = Field(
-        c.DEFAULT_PRIMARY_METRIC,
+        default=c.DEFAULT_PRIMARY_METRIC,
         min_length=1,
         description="Metric that picks the best candidate and must improve on production.",
         examples=[c.INTENT_F1_MACRO],
     )
     min_gain: float = Field(
-        rules.DEFAULT_MIN_GAIN,
+        default=rules.DEFAULT_MIN_GAIN,
         ge=0,
         description="The candidate must beat production on the primary metric by more than this "
         "(0: any gain).",
         examples=[0.01],
     )
     max_entity_f1_drop: float = Field(
-        rules.DEFAULT_MAX_ENTITY_F1_DROP, ge=0, description="Largest allowed entity F1 drop.", examples=[0.02]
+        default=rules.DEFAULT_MAX_ENTITY_F1_DROP,
+        ge=0,
+        description="Largest allowed entity F1 drop.",
+        examples=[0.02],
     )
     allow_entity_loss: bool = Field(
-        rules.DEFAULT_ALLOW_ENTITY_LOSS,
+        default=rules.DEFAULT_ALLOW_ENTITY_LOSS,
         description="Let a candidate without entity scores replace one that extracts entities.",
         examples=[True],
     )
     intent_min_support: int = Field(
-        rules.DEFAULT_INTENT_MIN_SUPPORT,
+        default=rules.DEFAULT_INTENT_MIN_SUPPORT,
         ge=1,
         description="Per-intent guard: intents with at least this many test examples.",
         examples=[5],
     )
     max_intent_f1_drop: float = Field(
-        rules.DEFAULT_MAX_INTENT_F1_DROP,
+        default=rules.DEFAULT_MAX_INTENT_F1_DROP,
         ge=0,
         description="Per-intent guard: largest F1 drop any of those intents may have.",
         examples=[0.1],
     )
     min_critical_pass_rate: float = Field(
-        rules.DEFAULT_MIN_CRITICAL_PASS_RATE,
+        default=rules.DEFAULT_MIN_CRITICAL_PASS_RATE,
         ge=0,
         le=1,
         description="Share of the critical utterances a candidate must pass.",
         examples=[1.0],
     )
     min_conversation_pass_rate: float = Field(
-        rules.DEFAULT_MIN_CONVERSATION_PASS_RATE,
+        default=rules.DEFAULT_MIN_CONVERSATION_PASS_RATE,
         ge=0,
         le=1,
         description="Share of the test conversations a whole assistant must pass.",
         examples=[1.0],
     )
     max_core_action_f1_drop: float | None = Field(
-        rules.DEFAULT_MAX_CORE_ACTION_F1_DROP,
+        default=rules.DEFAULT_MAX_CORE_ACTION_F1_DROP,
         ge=0,
         description="Largest allowed drop of core_action_f1_weighted against production "
         "(null or off: no check).",
         examples=[0.02],
     )
     significance_alpha: float | None = Field(
-        rules.DEFAULT_SIGNIFICANCE_ALPHA,
+        default=rules.DEFAULT_SIGNIFICANCE_ALPHA,
         gt=0,
         lt=1,
         description="McNemar test on per-utterance intent correctness at this alpha (null or off: no test).",
@@ -161,164 +164,190 @@ class WorkflowFile(Section):
     """The keys of a workflow file (``nlu-mlflow run --workflow FILE``); each is also a ``run`` option."""
 
     data: str | Path | None = Field(
-        None,
+        default=None,
         description="Rasa NLU training data: a YAML/JSON file, a folder, or an http(s) URL "
         "(null: the project's data/).",
         examples=["data/pizza/train.yml"],
     )
     test_data: Path | None = Field(
-        None,
+        default=None,
         description="Held-out Rasa NLU test data "
         "(null: a project's tests/ NLU files, else a stratified split).",
         examples=["data/pizza/test.yml"],
     )
     project: Path | None = Field(
-        None,
+        default=None,
         description="A whole Rasa project (config.yml, domain.yml, data/, tests/): every candidate is "
         "trained as a full assistant with the project's policies, and its config.yml is a candidate "
         "named `project`.",
         examples=["data/pizza-assistant"],
     )
     test_stories: Path | None = Field(
-        None,
+        default=None,
         description="Test conversations (file or folder) for a project (null: the project's tests/).",
         examples=["data/pizza-assistant/tests"],
     )
-    project_config: bool = Field(True, description="Train the project's own config.yml as a candidate.")
+    project_config: bool = Field(
+        default=True, description="Train the project's own config.yml as a candidate."
+    )
     test_fraction: float = Field(
-        0.2, gt=0, lt=1, description="Share of the data held out when no test data is given.", examples=[0.2]
+        default=0.2,
+        gt=0,
+        lt=1,
+        description="Share of the data held out when no test data is given.",
+        examples=[0.2],
     )
     seed: int = Field(
-        c.DEFAULT_SEED, ge=0, description="Seed for the split and for components' random_seed.", examples=[42]
+        default=c.DEFAULT_SEED,
+        ge=0,
+        description="Seed for the split and for components' random_seed.",
+        examples=[42],
     )
     configs: Path = Field(
-        Path("configs"), description="Folder of Rasa pipeline configs, or one config.", examples=["configs"]
+        default=Path("configs"),
+        description="Folder of Rasa pipeline configs, or one config.",
+        examples=["configs"],
     )
     epochs: int | None = Field(
-        None,
+        default=None,
         ge=0,
         description="Cap on training epochs for every pipeline (null or 0: as each config says).",
         examples=[40],
     )
     critical: Path | None = Field(
-        None,
+        default=None,
         description="Critical-utterance suite (YAML) every candidate must pass.",
         examples=["critical.yml"],
     )
-    experiment: str = Field(c.DEFAULT_EXPERIMENT, min_length=1, description="MLflow experiment name.")
+    experiment: str = Field(default=c.DEFAULT_EXPERIMENT, min_length=1, description="MLflow experiment name.")
     tracking_uri: str | None = Field(
-        None,
+        default=None,
         description="MLflow tracking URI (null: $MLFLOW_TRACKING_URI, else sqlite:///mlruns.db in the folder "
         "the run starts in).",
         examples=["http://127.0.0.1:5000"],
     )
     model_name: str | None = Field(
-        None,
+        default=None,
         min_length=1,
         description=f"Registered model name (null: {model_kind.default_model_name(True)} when a project is "
         f"given, {model_kind.default_model_name(False)} for NLU data alone).",
         examples=["pizza-assistant"],
     )
-    register_best: bool = Field(True, alias="register", description="Register the best candidate.")
-    promote: bool = Field(True, description="Move `production` when the candidate wins.")
+    register_best: bool = Field(default=True, alias="register", description="Register the best candidate.")
+    promote: bool = Field(default=True, description="Move `production` when the candidate wins.")
     min_examples: int = Field(
-        c.DEFAULT_MIN_EXAMPLES_PER_INTENT,
+        default=c.DEFAULT_MIN_EXAMPLES_PER_INTENT,
         ge=1,
         description="Fewest training examples an intent may have.",
         examples=[2],
     )
     allow_conflicts: bool | None = Field(
-        None,
+        default=None,
         description="Accept the same text under two intents "
         "(null: yes with a warning in a project, as Rasa; no for NLU data).",
         examples=[True],
     )
     cv_folds: int | None = Field(
-        None,
+        default=None,
         ge=2,
         description="Cross-validate every pipeline with K seeded stratified folds of the data instead of the "
         "test data; logs mean, std and per-fold values; registers nothing.",
         examples=[5],
     )
     trials: int | None = Field(
-        None,
+        default=None,
         ge=0,
         description="Optuna trials per config with a `search:` section, scored on a validation split of the "
         "training data (null or 0: configs as written).",
         examples=[20],
     )
     validation_fraction: float = Field(
-        0.2, gt=0, lt=1, description="Share of the training data the trials are scored on.", examples=[0.2]
+        default=0.2,
+        gt=0,
+        lt=1,
+        description="Share of the training data the trials are scored on.",
+        examples=[0.2],
     )
     pruning: bool = Field(
-        True,
+        default=True,
         description="Stop bad trials early (successive halving on epochs: the best third trains 3x longer).",
     )
     study_storage: str | None = Field(
-        None,
+        default=None,
         description="Optuna storage URL the trials share (null: sqlite optuna.db where the run starts).",
         examples=["postgresql://optuna@db/optuna"],
     )
     finetune: bool = Field(
-        False,
+        default=False,
         description="Also train `<config>@finetuned` from the production model's weights when production was "
         "trained from that config and Rasa can fine-tune it on this data.",
     )
     finetune_only: bool = Field(
-        False,
+        default=False,
         description="Skip the from-scratch candidates when fine-tuning is possible, with a full retrain "
         "from time to time (full_retrain_every, full_retrain_growth).",
     )
     epoch_fraction: float = Field(
-        0.2, gt=0, le=1, description="Share of each component's epochs a fine-tune trains.", examples=[0.2]
+        default=0.2,
+        gt=0,
+        le=1,
+        description="Share of each component's epochs a fine-tune trains.",
+        examples=[0.2],
     )
     full_retrain_every: int | None = Field(
-        7,
+        default=7,
         ge=0,
         description="With finetune_only: train from scratch when production is already fine-tune N-1 "
         "in a row (null or 0: never).",
         examples=[7],
     )
     full_retrain_growth: float | None = Field(
-        0.2,
+        default=0.2,
         ge=0,
         description="With finetune_only: train from scratch when the data grew by more than this share since "
         "production's training data (null: never).",
         examples=[0.2],
     )
     summary_json: Path | None = Field(
-        None, description="Write the decision summary as JSON here.", examples=["last-run.json"]
+        default=None, description="Write the decision summary as JSON here.", examples=["last-run.json"]
     )
     report_md: Path | None = Field(
-        None, description="Write the markdown comparison report here.", examples=["report.md"]
+        default=None, description="Write the markdown comparison report here.", examples=["report.md"]
     )
     data_token_env: str = Field(
-        remote.DEFAULT_TOKEN_ENV,
+        default=remote.DEFAULT_TOKEN_ENV,
         min_length=1,
         description="Environment variable holding the token for URL data.",
     )
     data_token_header: str = Field(
-        remote.DEFAULT_HEADER,
+        default=remote.DEFAULT_HEADER,
         min_length=1,
         description="Header carrying that token "
         "(Authorization: `Bearer <token>`; any other: the bare token).",
     )
-    data_timeout: float = Field(30.0, gt=0, description="Seconds to wait for URL data.", examples=[30])
-    data_retries: int = Field(3, ge=0, description="Retries for URL data, with backoff.", examples=[3])
+    data_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds to wait for URL data.", examples=[30]
+    )
+    data_retries: int = Field(
+        default=3, ge=0, description="Retries for URL data, with backoff.", examples=[3]
+    )
     backend: Literal["inline", "local", "kubernetes"] = Field(
-        "inline",
+        default="inline",
         description="Where candidates train: inline (this process, one after another), local (an MLflow "
         "Project run per candidate in a subprocess) or kubernetes (a Job per candidate, deploy/kubernetes/).",
         examples=["local"],
     )
     parallel: int = Field(
-        1, ge=1, description="Candidates at a time on the local and kubernetes backends.", examples=[2]
+        default=1,
+        ge=1,
+        description="Candidates at a time on the local and kubernetes backends.",
+        examples=[2],
     )
     candidate_timeout: float = Field(
-        6 * 3600.0, ge=1, description="Seconds a submitted candidate may run.", examples=[21600]
+        default=6 * 3600.0, ge=1, description="Seconds a submitted candidate may run.", examples=[21600]
     )
     kubernetes_config: Path = Field(
-        KUBERNETES_CONFIG, description="MLflow's Kubernetes backend config (backend kubernetes)."
+        default=KUBERNETES_CONFIG, description="MLflow's Kubernetes backend config (backend kubernetes)."
     )
     promotion: Promotion = Field(
         default_factory=Promotion, description="The rules a candidate must pass to replace production."
@@ -342,7 +371,7 @@ class WorkflowSettings(WorkflowFile):
     run starts in (where the default store, lock and study live)."""
 
     project_dir: Path = Field(default_factory=Path.cwd)
-    model_name: str = Field(None)  # type: ignore[assignment]  # None: derived from the project (validator)
+    model_name: str = Field(default=None)  # type: ignore[assignment]  # None: derived from the project (validator)
 
     @root_validator(pre=True)
     def _finetune_is_on(cls, values: dict[str, Any]) -> dict[str, Any]:
@@ -414,7 +443,7 @@ def _conflicts(values: dict[str, Any]) -> list[str]:
     return problems
 
 
-def requirement(field: ModelField, model: type[BaseModel] | None = None) -> str:
+def requirement(field: ModelField, off: tuple[str, ...] = ()) -> str:
     """What a field takes, in words: "a number between 0 and 1", "a whole number >= 1, or null"."""
     kind, info = field.type_, field.field_info
     if isinstance(kind, type) and issubclass(kind, Section):
@@ -428,7 +457,7 @@ def requirement(field: ModelField, model: type[BaseModel] | None = None) -> str:
     else:
         words = _kind_words(kind) + _range_words(info.ge, info.gt, info.le, info.lt)
     if field.allow_none:
-        words += ", or null" if field.name not in getattr(model, "OFF", ()) else ", or null/off"
+        words += ", or null/off" if field.name in off else ", or null"
     return words
 
 
@@ -467,7 +496,7 @@ def option_targets() -> dict[str, tuple[str, ...]]:
     """Where a ``run`` option named after a field lands: ``epochs`` -> ``("epochs",)``, ``min_gain`` ->
     ``("promotion", "min_gain")``; field names are unique across the file (tested)."""
     keys = {f.alias for f in WorkflowFile.__fields__.values()} - set(sections())
-    targets = {key: (key,) for key in keys}
+    targets: dict[str, tuple[str, ...]] = {key: (key,) for key in keys}
     for section, model in sections().items():
         targets.update({f.alias: (section, f.alias) for f in model.__fields__.values()})
     return targets
@@ -492,7 +521,8 @@ def markdown_table(model: type[BaseModel] = WorkflowFile, prefix: str = "") -> s
             continue
         default = "derived" if field.name == "model_name" else _yaml(field.default)
         info = field.field_info.description or ""
-        lines.append(f"| `{prefix}{field.alias}` | {requirement(field, model)} | {default} | {info} |")
+        takes = requirement(field, getattr(model, "OFF", ()))
+        lines.append(f"| `{prefix}{field.alias}` | {takes} | {default} | {info} |")
     for name, section in nested.items():
         lines.append(markdown_table(section, f"{prefix}{name}."))
     return "\n".join(lines)

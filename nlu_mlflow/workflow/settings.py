@@ -106,9 +106,10 @@ def problems(error: ValidationError, merged: dict, from_cli: set[tuple[str, ...]
 
 
 def _unknown(source: str, loc: tuple[str, ...]) -> str:
-    model = schema.sections().get(loc[0], WorkflowFile) if len(loc) > 1 else WorkflowFile
+    *path, key = loc
+    model = schema.sections().get(path[0], WorkflowFile) if path else WorkflowFile
     known = [f.alias for f in model.__fields__.values()]
-    close = difflib.get_close_matches(loc[-1], known, n=1)
+    close = difflib.get_close_matches(key, known, n=1)
     hint = f"did you mean '{close[0]}'?" if close else f"use one of {', '.join(known)}"
     return f"{source}: unknown setting '{'.'.join(loc)}'; {hint}"
 
@@ -124,15 +125,14 @@ def _wrong(loc: tuple[str, ...], value: Any, on_cli: bool, source: str) -> str:
         example = (
             f"{{{first.alias}: {_text((first.field_info.extra.get('examples') or [first.default])[0])}}}"
         )
-    takes = f"must be {schema.requirement(field, model)}"
+    takes = f"must be {schema.requirement(field, getattr(model, 'OFF', ()))}"
     hint = _did_you_mean(field, value)
     if on_cli:
         flag = "--" + loc[-1].replace("_", "-")
         return f"{COMMAND_LINE}: {flag} {value!r} {takes}{hint}; pass e.g. {flag} {_text(example)}."
-    under = f" under `{'.'.join(loc[:-1])}:`" if len(loc) > 1 else ""
-    return (
-        f"{source}: {'.'.join(loc)} {value!r} {takes}{hint}; set e.g. `{loc[-1]}: {_text(example)}`{under}."
-    )
+    *path, key = loc
+    under = f" under `{'.'.join(path)}:`" if path else ""
+    return f"{source}: {'.'.join(loc)} {value!r} {takes}{hint}; set e.g. `{key}: {_text(example)}`{under}."
 
 
 def _did_you_mean(field, value: Any) -> str:
