@@ -163,6 +163,9 @@ class Promotion(Section):
 class WorkflowFile(Section):
     """The keys of a workflow file (``nlu-mlflow run --workflow FILE``); each is also a ``run`` option."""
 
+    class Config:
+        title = "nlu-mlflow workflow file (nlu-mlflow.yml)"
+
     data: str | Path | None = Field(
         default=None,
         description="Rasa NLU training data: a YAML/JSON file, a folder, or an http(s) URL "
