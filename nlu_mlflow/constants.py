@@ -75,7 +75,8 @@ MLFLOW_RUN_NOTE = "mlflow.note.content"
 MLFLOW_RUN_NAME = "mlflow.runName"  # MLflow's own tag: the name the UI lists
 
 # --- registry ---
-DEFAULT_MODEL_NAME = "rasa-nlu"
+DEFAULT_MODEL_NAME = "rasa-nlu"  # NLU data alone (decide.model_kind.default_model_name)
+DEFAULT_ASSISTANT_MODEL_NAME = "rasa-assistant"  # a whole Rasa project: NLU and dialogue
 ALIAS_PRODUCTION = "production"
 ALIAS_PREVIOUS = "previous-production"
 WEBHOOK_NAME = "nlu-mlflow-rasa"  # the MLflow webhook `nlu-mlflow webhooks register` creates
