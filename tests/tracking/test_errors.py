@@ -16,11 +16,14 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import PERMISSION_DENIED
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
+from nlu_mlflow import constants as c
+from nlu_mlflow.cli.main import EXIT_FAILED_CANDIDATES
 from nlu_mlflow.decide.redact import redact_url
 from nlu_mlflow.errors import InputError
 from nlu_mlflow.tracking import models, runs
 from nlu_mlflow.tracking.errors import AccessError, TrackingError, access_error, checked_uri, translated
 from tests.helpers import servers
+from tests.helpers.cli import invoke, run_args
 
 
 @pytest.mark.parametrize(
@@ -140,3 +143,21 @@ def test_a_5xx_on_an_artifact_upload_is_a_tracking_failure(store_server, tmp_pat
         assert str(failure).startswith(f"MLflow tracking server {url} failed: ")
         assert "500" in str(failure), str(failure)
     assert str(logged.status) == "FAILED"
+
+
+@pytest.mark.slow
+def test_a_run_whose_model_upload_fails_stops_as_a_store_failure(store_server, tmp_path, monkeypatch):
+    """The same fault under `nlu-mlflow run`: the candidate trains and scores, its model upload gets a 500;
+    the run stops as a tracking failure, not with a failed candidate (exit 4) and the others going on."""
+    url, artifacts = store_server
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    client = mlflow.MlflowClient(url)
+    experiment = client.create_experiment("failing-models")
+    (artifacts / experiment).mkdir(parents=True)
+    (artifacts / experiment / "models").write_text("a file where the model folders go")
+    done = invoke(run_args(tmp_path, url) + ["--experiment", "failing-models", "--model-name", "never"])
+    assert done.exit_code not in (0, EXIT_FAILED_CANDIDATES), done.output
+    assert f"MLflow tracking server {url} failed: " in done.output
+    [candidate] = client.search_runs([experiment], f"tags.`{c.TAG_ROLE}` = '{c.ROLE_CANDIDATE}'")
+    assert c.TAG_ERROR not in candidate.data.tags  # not recorded as the candidate's own failure
+    assert client.search_registered_models(filter_string="name = 'never'") == []
