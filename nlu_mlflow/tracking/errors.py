@@ -44,6 +44,7 @@ _ENDPOINT_NEEDS = (
     ("/webhooks", "manage webhooks", ADMIN),
     ("/mlflow-artifacts/", "write run artifacts", "EDIT permission on the run's experiment"),
     ("/runs/", "write runs", "EDIT permission on the experiment (--experiment)"),
+    ("/logged-models", "log models", "EDIT permission on the experiment (--experiment)"),
     ("/registered-models/", "change the registered model", "EDIT permission on the registered model"),
     ("/model-versions/", "change the model version", "EDIT permission on its registered model"),
     ("/experiments/", "change the experiment", "EDIT permission on the experiment"),
