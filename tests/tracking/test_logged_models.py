@@ -5,6 +5,7 @@ model, and ``runs:/<run_id>/model`` still finds it."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import mlflow
@@ -47,7 +48,10 @@ def test_the_models_tab_lists_every_candidate_with_its_scores(demo, capsys):
     with capsys.disabled():  # what a user sees (`pytest -s` shows it)
         for model in listed:
             scores = {m.key: round(m.value, 4) for m in model.metrics if m.key in SCORES}
-            print(f"\n{model.model_id} {model.name} {model.status} run={model.source_run_id} {scores}")
+            config = model.tags[c.TAG_CONFIG]
+            print(
+                f"\n{model.model_id} {model.name} {config} {model.status} run={model.source_run_id} {scores}"
+            )
     assert sorted(m.source_run_id for m in listed) == sorted(r.info.run_id for r in candidates.values())
     for model in listed:
         run = client.get_run(model.source_run_id)
@@ -77,7 +81,9 @@ def test_the_registered_version_points_at_its_logged_model(demo):
         experiment_ids=[experiment], filter_string=f"source_run_id = '{version.run_id}'", output_format="list"
     )
     assert version.source == f"models:/{model.model_id}"
-    assert f'"version": "{version.version}"' in model.tags["mlflow.modelVersions"]
+    assert json.loads(model.tags["mlflow.modelVersions"]) == [
+        {"name": MODEL, "version": int(version.version)}
+    ]
 
 
 def test_runs_uris_still_find_the_model(demo, tmp_path):
