@@ -104,11 +104,7 @@ def _from_run(run: DecisionRun, versions: Mapping[tuple[str, str], Mapping[str, 
     if state is None:
         return None
     tags = versions.get((run.model_name or "", run.to_version or ""), {})
-    at = None
-    if state == MOVED:  # runs from before ``moved_at``: the version's ``promoted_at`` when this run wrote it
-        mine = tags.get(c.TAG_DECISION_RUN) == run.run_id
-        at = run.moved_at or (tags.get(c.TAG_PROMOTED_AT) if mine else None)
-    at = at or iso(run.ended_ms) or iso(run.started_ms) or ""
+    at = (run.moved_at if state == MOVED else None) or iso(run.ended_ms) or iso(run.started_ms) or ""
     return Change(
         at=at,
         model_name=run.model_name,

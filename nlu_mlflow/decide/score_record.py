@@ -32,8 +32,6 @@ def record(
 def _correct(raw: object) -> dict[str, bool] | None:
     if isinstance(raw, dict):
         return {str(k): bool(v) for k, v in raw.items()}
-    if isinstance(raw, str):  # older records: a "0101" string in test-file order
-        return {str(i): ch == "1" for i, ch in enumerate(raw)}
     return None
 
 

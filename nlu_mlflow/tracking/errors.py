@@ -1,9 +1,10 @@
 """MLflow's exceptions become the project's own here, at the edge of the tracking layer.
 
 Every public function of ``tracking`` runs inside ``translated``: an ``MlflowException`` (a refused
-request, a server that is down after MLflow's retries, a bad argument) leaves this layer as a
-``TrackingError`` whose message names the server without credentials, so no layer above needs to know
-MLflow's exception types.
+request, a server that is down after MLflow's retries, a bad argument) or a failed HTTP request that MLflow
+lets through as ``requests``' own error (an artifact upload the server answered with a 5xx) leaves this
+layer as a ``TrackingError`` whose message names the server without credentials, so no layer above needs to
+know MLflow's exception types, and a workflow tells a store that failed from a candidate that failed.
 
 A basic-auth server's refusals (401: no or wrong credentials; 403: a missing permission) become an
 ``AccessError`` whose one sentence names the user, what was refused, the permission it needs and the fix.
@@ -21,7 +22,8 @@ from dataclasses import dataclass
 
 import mlflow
 import requests
-from mlflow.exceptions import MlflowException
+from mlflow.exceptions import MlflowException, get_error_code
+from mlflow.protos.databricks_pb2 import ErrorCode
 
 from nlu_mlflow.decide.redact import redact_url
 from nlu_mlflow.errors import InputError
@@ -29,8 +31,11 @@ from nlu_mlflow.errors import InputError
 USERNAME_ENV, PASSWORD_ENV = "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"
 DOCS = "docs/shared-server.md"
 ADMIN = "an MLflow admin account"
-# MLflow 3.5.1's message for a refused request: "API request to endpoint E failed with error code N != 200.
-# Response body: 'B'" (mlflow/utils/rest_utils.py); artifact uploads raise requests' HTTPError instead
+# the error codes MLflow gives a refused request (mlflow/exceptions.py maps 401 and 403 to them)
+_REFUSED_CODES = {"UNAUTHENTICATED": 401, "CUSTOMER_UNAUTHORIZED": 401, "PERMISSION_DENIED": 403}
+# MLflow 3.5.1's message for a refused request with a plain-text body: "API request to endpoint E failed with
+# error code N != 200. Response body: 'B'" (mlflow/utils/rest_utils.py); artifact uploads raise requests'
+# HTTPError instead
 _REFUSED = re.compile(
     r"endpoint (?P<endpoint>\S+) failed with error code (?P<status>\d+).*?body: '(?P<body>.*)'", re.S
 )
@@ -39,6 +44,7 @@ _ENDPOINT_NEEDS = (
     ("/webhooks", "manage webhooks", ADMIN),
     ("/mlflow-artifacts/", "write run artifacts", "EDIT permission on the run's experiment"),
     ("/runs/", "write runs", "EDIT permission on the experiment (--experiment)"),
+    ("/logged-models", "log models", "EDIT permission on the experiment (--experiment)"),
     ("/registered-models/", "change the registered model", "EDIT permission on the registered model"),
     ("/model-versions/", "change the model version", "EDIT permission on its registered model"),
     ("/experiments/", "change the experiment", "EDIT permission on the experiment"),
@@ -92,18 +98,28 @@ def detail(error: Exception) -> str:
     return " ".join(str(getattr(error, "message", error)).split())[:500]
 
 
-def server_failure(error: MlflowException) -> TrackingError:
+def server_failure(error: Exception) -> TrackingError:
+    """Any other failure of an MLflow call or of its HTTP request (a 5xx, a refused connection, a timeout)."""
     message = f"MLflow tracking server {redact_url(mlflow.get_tracking_uri())} failed: {detail(error)}"
-    return TrackingError(message, error.error_code)
+    if isinstance(error, MlflowException):
+        return TrackingError(message, error.error_code)
+    response = error.response if isinstance(error, requests.HTTPError) else None
+    status = response.status_code if response is not None else None  # a Response of a 5xx is falsy
+    return TrackingError(message, ErrorCode.Name(get_error_code(status)) if status else None)
 
 
 def _refused(error: Exception) -> tuple[int, str, str] | None:
-    """(status, endpoint, body) of a request the server refused with 401 or 403, else None."""
+    """(status, endpoint, body) of a request the server refused with 401 or 403, else None.
+
+    MLflow's error code says whether it was refused; its message is read only for the wording (endpoint,
+    body), and only once the code said so.
+    """
     if isinstance(error, requests.HTTPError) and error.response is not None:
         response = error.response
         status, endpoint, body = response.status_code, urllib.parse.urlsplit(response.url).path, response.text
-    elif isinstance(error, MlflowException) and (found := _REFUSED.search(error.message)):
-        status, endpoint, body = int(found["status"]), found["endpoint"], found["body"]
+    elif isinstance(error, MlflowException) and error.error_code in _REFUSED_CODES:
+        status, found = _REFUSED_CODES[error.error_code], _REFUSED.search(error.message)
+        endpoint, body = (found["endpoint"], found["body"]) if found else ("", error.message)
     else:
         return None
     return (status, endpoint, body.strip()) if status in (401, 403) else None
@@ -154,8 +170,9 @@ def _needs_of(endpoint: str) -> Needs:
 
 
 class translated(contextlib.ContextDecorator):  # noqa: N801 (used as a decorator, reads as one)
-    """Decorator and context manager: ``MlflowException`` inside becomes ``TrackingError`` (a refused login
-    or permission: ``AccessError``, worded with ``needs`` when given)."""
+    """Decorator and context manager: an ``MlflowException`` or a failed HTTP request (``requests``' errors,
+    which MLflow's artifact uploads and downloads raise as they are) inside becomes ``TrackingError`` (a
+    refused login or permission: ``AccessError``, worded with ``needs`` when given)."""
 
     def __init__(self, needs: Needs | None = None):
         self.needs = needs
@@ -167,6 +184,6 @@ class translated(contextlib.ContextDecorator):  # noqa: N801 (used as a decorato
         refused = access_error(exc, self.needs) if isinstance(exc, Exception) else None
         if refused is not None:
             raise refused from None
-        if isinstance(exc, MlflowException):
+        if isinstance(exc, MlflowException | requests.RequestException):
             raise server_failure(exc) from None
         return False

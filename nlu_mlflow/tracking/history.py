@@ -1,9 +1,6 @@
 """Read the history of production from the tracking store: the runs that decided about it (in every
 experiment, deleted ones too), the versions' tags and who holds the alias now; ``decide.history`` builds
-the rows.
-
-The runs' tags carry everything; ``decision.json`` is read only for runs written before the tags named the
-model and the versions (manual runs, then).
+the rows. The runs' tags carry everything (``decision.json`` beside them is for people).
 """
 
 from __future__ import annotations
@@ -28,7 +25,7 @@ def read(
 ) -> history.History:
     """Every change of production of ``model_name`` (of every model when None), newest first."""
     client = mlflow.MlflowClient()
-    runs = [_decision_run(client, run) for run in _decided_runs(client)]
+    runs = [_decision_run(run) for run in _decided_runs(client)]
     runs = [run for run in runs if model_name is None or run.model_name == model_name]
     holders = _holders(client, model_name)
     models = set(holders) | {run.model_name for run in runs if run.model_name}
@@ -63,24 +60,17 @@ def _decided_runs(client: mlflow.MlflowClient) -> Iterator:
         )
 
 
-def _decision_run(client: mlflow.MlflowClient, run) -> history.DecisionRun:
+def _decision_run(run) -> history.DecisionRun:
     tags, info = run.data.tags, run.info
-    model = tags.get(c.TAG_MODEL_NAME) or run.data.params.get("model_name")
-    to_version, compared = tags.get(c.TAG_CANDIDATE_VERSION), tags.get(c.TAG_CHAMPION_VERSION)
-    if model is None or to_version is None:  # a run from before these tags: its decision.json says
-        record = _decision_json(info.run_id)
-        model = model or record.get("model_name")
-        to_version = to_version or record.get("version") or (record.get("candidate") or {}).get("version")
-        compared = compared or record.get("replaced") or (record.get("champion") or {}).get("version")
     return history.DecisionRun(
         run_id=info.run_id,
         role=tags.get(c.TAG_ROLE, c.ROLE_WORKFLOW),
-        model_name=model,
+        model_name=tags.get(c.TAG_MODEL_NAME),
         decision=tags.get(c.TAG_DECISION, ""),
         reasons=tags.get(c.TAG_DECISION_REASONS, ""),
         moved=tags.get(c.TAG_PRODUCTION_MOVED) == "true",
-        to_version=str(to_version) if to_version is not None else None,
-        compared_with=str(compared) if compared is not None else None,
+        to_version=tags.get(c.TAG_CANDIDATE_VERSION),
+        compared_with=tags.get(c.TAG_CHAMPION_VERSION),
         replaced=tags.get(c.TAG_REPLACED_VERSION),
         moved_at=tags.get(c.TAG_MOVED_AT),
         started_ms=info.start_time or 0,
@@ -90,13 +80,6 @@ def _decision_run(client: mlflow.MlflowClient, run) -> history.DecisionRun:
         rechecks=int(tags.get(c.TAG_RECHECKS, "0") or 0),
         deleted=info.lifecycle_stage == "deleted",
     )
-
-
-def _decision_json(run_id: str) -> dict:
-    try:
-        return mlflow.artifacts.load_dict(f"runs:/{run_id}/{c.ARTIFACT_DECISION}")
-    except (MlflowException, OSError, ValueError):
-        return {}  # no record (a run that failed before deciding): the tags are all there is
 
 
 def _holders(client: mlflow.MlflowClient, model_name: str | None) -> dict[str, str | None]:

@@ -60,11 +60,13 @@ def submit(
     return Job(name, run_id, submitted)
 
 
+@translated()
 def status(job: Job) -> str:
     """RUNNING, SCHEDULED, FINISHED, FAILED or KILLED."""
     value = job.submitted.get_status()
     return RunStatus.to_string(value) if isinstance(value, int) else str(value)
 
 
+@translated()
 def cancel(job: Job) -> None:
     job.submitted.cancel()

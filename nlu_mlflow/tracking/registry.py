@@ -1,10 +1,10 @@
 """Every MLflow Model Registry call: register, read and move the ``production`` pointer, tag versions.
 
 Promotion is race-safe by convergence: the alias ``production`` is the single source of truth
-(an alias is unique per model in the registry's database), and legacy stages are then reconciled
-to it in a loop that ends only after a read finds exactly one version in Production, the alias
-holder. Every promoter's last action is such a read, so after concurrent promotions the registry
-ends consistent, whichever promoter wrote last.
+(an alias is unique per model in the registry's database), and the legacy stage is then reconciled
+to it (``reconcile_stages``: a bounded step that ends on a read finding exactly one version in Production,
+the alias holder). Every promoter's last action is such a read, so after concurrent promotions the
+registry ends consistent, whichever promoter wrote last.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from nlu_mlflow.tracking.errors import Needs, TrackingError, access_error, trans
 STAGE_PRODUCTION = "Production"
 STAGE_ARCHIVED = "Archived"
 ALIAS_RETRIES = 6
-RECONCILE_ROUNDS = 30
+RECONCILE_ATTEMPTS = 10  # each: 2 reads, then only the transitions that read calls for
 
 
 class RegistryError(TrackingError):
@@ -136,36 +136,60 @@ def _transition(name: str, version: str, stage: str) -> None:
         client().transition_model_version_stage(name, version, stage)
 
 
+@dataclass(frozen=True)
+class Reconciled:
+    """What one reconciliation of the legacy stage did: the alias holder it aligned Production with, the
+    versions it moved into Production and to Archived, and how many read-then-fix attempts it took."""
+
+    holder: str | None
+    promoted: tuple[str, ...] = ()
+    archived: tuple[str, ...] = ()
+    attempts: int = 1
+
+
 @translated()
-def reconcile_stages(name: str) -> None:
-    """Make the alias holder the one and only version in stage Production (for stage-reading clients)."""
-    for _ in range(RECONCILE_ROUNDS):
+def reconcile_stages(name: str) -> Reconciled:
+    """Make the ``production`` alias holder the one and only version in stage Production (the legacy stage
+    that users' UIs and stage-reading clients still show).
+
+    One bounded step: at most ``RECONCILE_ATTEMPTS`` attempts, each one read of the alias and the stages and
+    then a transition of only the versions that read found out of place (the holder into Production, any
+    other Production version to Archived). It returns on a read that finds the registry consistent, so after
+    concurrent promotions whoever reconciles last leaves it so; a registry that keeps changing under it
+    raises ``RegistryError`` instead of looping.
+    """
+    promoted: list[str] = []
+    archived: list[str] = []
+    for attempt in range(1, RECONCILE_ATTEMPTS + 1):
         holder = alias_holder(name)
         in_production = versions_in_stage(name, STAGE_PRODUCTION)
         if holder is None or in_production == [holder.version]:
-            return
+            found = holder.version if holder else None
+            return Reconciled(found, tuple(promoted), tuple(archived), attempt)
         if holder.version not in in_production:
             _transition(name, holder.version, STAGE_PRODUCTION)
+            promoted.append(holder.version)
         for version in in_production:
             if version != holder.version:
                 _transition(name, version, STAGE_ARCHIVED)
+                archived.append(version)
     raise RegistryError(
-        f"stages of '{name}' did not settle after {RECONCILE_ROUNDS} rounds; rerun the command."
+        f"stages of '{name}' did not settle in {RECONCILE_ATTEMPTS} attempts (other promotions kept moving "
+        "the alias); rerun the command."
     )
 
 
 @translated()
 def move_production(name: str, version: str) -> Version | None:
-    """Point ``production`` at ``version`` and ``previous-production`` at the former holder.
+    """Point ``production`` at ``version`` and ``previous-production`` at the former holder, then reconcile
+    the legacy stage with the alias.
 
     Returns the former holder (None for the first promotion).
     """
     previous = alias_holder(name)
-    if previous is not None and previous.version == str(version):
-        reconcile_stages(name)
-        return previous
-    _set_alias(name, c.ALIAS_PRODUCTION, version)
-    if previous is not None:
-        _set_alias(name, c.ALIAS_PREVIOUS, previous.version)
+    if previous is None or previous.version != str(version):
+        _set_alias(name, c.ALIAS_PRODUCTION, version)
+        if previous is not None:
+            _set_alias(name, c.ALIAS_PREVIOUS, previous.version)
     reconcile_stages(name)
     return previous

@@ -195,8 +195,9 @@ def log_params(params: dict[str, object]) -> None:
 
 
 @translated()
-def log_metrics(metrics: dict[str, float]) -> None:
-    mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None})
+def log_metrics(metrics: dict[str, float], model_id: str | None = None) -> None:
+    """Into the active run; with ``model_id`` also linked to that logged model (its Models tab scores)."""
+    mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None}, model_id=model_id)
 
 
 @translated()

@@ -48,8 +48,7 @@ def tag_version(version: Version, key: str, reference: str) -> None:
 
 
 def references(version: Version) -> dict[str, dict]:
-    """The version's cached scores: key -> ``{"run_id", "path", "at"}`` (or the scores themselves, for a
-    version tagged by an older nlu-mlflow that kept them inline)."""
+    """The version's cached scores: key -> ``{"run_id", "path", "at"}``."""
     found = {}
     for key, value in version.tags.items():
         if key.startswith(SCORES_TAG_PREFIX):
@@ -66,6 +65,4 @@ def load(version: Version, key: str) -> dict | None:
     reference = references(version).get(key)
     if reference is None:
         return None
-    if "metrics" in reference:  # inline, as older versions carry them
-        return reference
     return mlflow.artifacts.load_dict(f"runs:/{reference['run_id']}/{reference['path']}")

@@ -156,7 +156,7 @@ def _train_and_score(config, shared: CandidateInputs, work: Path, helper, run_id
             trained.archive, inputs.test, inputs.suite, extractors, work / "reports", shared.tests
         )
     _log_scores(scores, config, work)
-    model_uri = models.log_model(trained.archive).model_uri
+    logged = models.log_model(trained.archive, tags={c.TAG_CONFIG: config.name})
     metrics = {
         **scores.metrics,
         c.TRAIN_SECONDS: trained.seconds,
@@ -164,11 +164,11 @@ def _train_and_score(config, shared: CandidateInputs, work: Path, helper, run_id
         c.EVAL_SECONDS: scores.evaluation.seconds,
     }
     candidate = Candidate(
-        config.name, run_id, model_uri, extractors, metrics, scores.correct,
+        config.name, run_id, logged.model_uri, extractors, metrics, scores.correct,
         scores.conversations is not None or bool(inputs.has_core), finetune.config_digest(config),
         scores.critical.table if scores.critical else None, lineage,
     )  # fmt: skip
-    runs.log_metrics(metrics)
+    runs.log_metrics(metrics, model_id=logged.model_id)  # the Models tab lists the candidate with them
     save_records(candidate, inputs, run_id)
     logger.info(
         "  %s: %s = %.4f", config.name, settings.primary_metric, metrics.get(settings.primary_metric, 0)

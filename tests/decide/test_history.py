@@ -146,13 +146,6 @@ def test_production_set_outside_nlu_mlflow_is_a_warning(holder, warned):
         assert "warning: " in history.table()
 
 
-def test_runs_from_before_moved_at_use_the_versions_promoted_at():
-    old = run("r1", c.DECISION_PROMOTED, "1", None, minute=1, moved_at=None)
-    versions = {(MODEL, "1"): {c.TAG_PROMOTED_AT: "2025-11-24T16:01:30+00:00", c.TAG_DECISION_RUN: "r1"}}
-    [row] = changes([old], versions)
-    assert row.at == "2025-11-24T16:01:30+00:00"
-
-
 def test_nothing_recorded():
     assert build([], {}, {}).table() == "no change of production recorded"
 

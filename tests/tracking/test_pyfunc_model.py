@@ -238,6 +238,27 @@ def test_archive_path_returns_the_logged_archive(logreg_model, tmp_path):
     assert path.read_bytes() == logreg_model.archive.read_bytes()
 
 
+@pytest.mark.slow
+def test_logging_a_model_does_not_load_the_rasa_model(logreg_model, tmp_path, monkeypatch):
+    """``mlflow.pyfunc.log_model`` with an input example loads the model once more to validate it (tens of
+    seconds for DIET); ours keeps the input example and signature without that load."""
+    loads = []
+    monkeypatch.setattr(pyfunc_model.RasaNLUModel, "load_context", lambda self, context: loads.append(1))
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns.db'}")
+    try:
+        experiment = mlflow.create_experiment("no-load", artifact_location=(tmp_path / "a").as_uri())
+        with mlflow.start_run(experiment_id=experiment):
+            info = models.log_model(logreg_model.archive)
+        logged = mlflow.get_logged_model(info.model_id)
+        example = mlflow.models.Model.load(info.model_uri).load_input_example()
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert loads == []
+    assert str(logged.status) == "READY"
+    assert example["text"].tolist() == list(models.INPUT_EXAMPLE)
+
+
 def test_diet_model_predicts_a_batch_like_one_by_one(diet_model, tmp_path, pizza_intents):
     previous = mlflow.get_tracking_uri()
     try:

@@ -95,8 +95,9 @@ def test_unusable_champion_keeps_production_and_registers_nothing(tmp_path, trac
     first, _ = cli_run(tmp_path, tracking_uri, WEAK)
     assert first.exit_code == 0, first.output
     mlflow.set_tracking_uri(tracking_uri)
-    source = registry.get_version("rasa-nlu", "1").run_id
-    shutil.rmtree(Path(mlflow.get_run(source).info.artifact_uri.removeprefix("file://")) / "model")
+    source = mlflow.MlflowClient().get_model_version("rasa-nlu", "1").source  # models:/<logged model id>
+    model = mlflow.get_logged_model(source.removeprefix("models:/"))
+    shutil.rmtree(Path(model.artifact_location.removeprefix("file://")))
     # other test data than version 1 was scored on, so its scores are not in the cache and it must be loaded
     test = tmp_path / "test.yml"
     test.write_text((PIZZA / "test.yml").read_text().replace("    - hullo\n", ""))
