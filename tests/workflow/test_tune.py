@@ -1,4 +1,4 @@
-"""Hyperparameter search (workflow/tune.py): a study per config with a `search:` section, its trials nested
+"""Hyperparameter search (workflow/tune/): a study per config with a `search:` section, its trials nested
 MLflow runs scored on a validation split of the training data, the best trial's config trained and tested.
 
 The end-to-end tests search the light pipeline (LogisticRegression, no TensorFlow) on the pizza data; the
@@ -178,7 +178,7 @@ def known_score(config, metric, data, work):
 
 
 def test_successive_halving_stops_the_worse_trials_after_the_first_rung(tmp_path, monkeypatch, pizza_train):
-    monkeypatch.setattr(tune, "_train_and_score", known_score)
+    monkeypatch.setattr(tune.worker, "_train_and_score", known_score)
     config = pipelines.load(CONFIGS / "search" / "diet_search.yml", epochs=9, seed=42)  # rungs 1, 3, 9
     rates = [1e-3, 1e-4, 3e-3, 2e-4, 5e-3, 1.5e-4]
     first = [{**config.current_values(), "DIETClassifier.learning_rate": rate} for rate in rates]
@@ -197,6 +197,16 @@ def test_successive_halving_stops_the_worse_trials_after_the_first_rung(tmp_path
     assert logged["1"].data.tags[c.TAG_TRIAL_STATE] == "PRUNED" and logged["1"].info.status == "FINISHED"
     assert [m.step for m in client.get_metric_history(logged["0"].info.run_id, METRIC)] == [1, 3, 9]
     assert client.get_run(run.info.run_id).data.metrics["search_trials_pruned"] == 4
+
+
+def test_waiting_for_other_workers_ends_at_a_deadline_that_names_the_running_trials(tmp_path):
+    study = optuna.create_study(
+        study_name="waited", storage=tune.storage(f"sqlite:///{tmp_path / 'o.db'}"), direction="maximize"
+    )
+    study.tell(study.ask(), 0.5)
+    study.ask()  # trial 1: running, its worker alive (it just started)
+    with pytest.raises(tune.SearchError, match=r"study waited: trial\(s\) 1 still running .* after 1 s"):
+        tune.wait_for_workers(study, deadline_s=1.0, poll_s=0.2)
 
 
 # --- bad input: one sentence, exit 2, nothing logged ------------------------------------------------------
