@@ -137,6 +137,8 @@ SEARCH_BEST_SCORE = "search_best_validation_score"
 SEARCH_DEFAULT_SCORE = "search_default_validation_score"  # the config's own values, tried first
 SEARCH_EPOCHS_TRAINED = "search_epochs_trained"
 SEARCH_SECONDS = "search_seconds"
+# --- training curves (tracking/curves.py): per-epoch figures of DIET/TED/ResponseSelector, step = epoch ---
+CURVE_PREFIX = "curve"  # curve/DIETClassifier/t_loss, curve/DIETClassifier/i_acc, ...
 # --- fine-tuning from production (decide.finetune) ---
 FINETUNED_SUFFIX = "@finetuned"  # run name of a candidate fine-tuned from production: diet@finetuned
 TAG_FINETUNE_PREFIX = "nlu_mlflow.finetune."  # parent run: nlu_mlflow.finetune.<config> = what was done, why

@@ -177,8 +177,27 @@ def known_score(config, metric, data, work):
     return 1 - abs(math.log10(rate) + 2.5) / 3 + config.max_epochs() / 1000, 0.01
 
 
-def test_successive_halving_stops_the_worse_trials_after_the_first_rung(tmp_path, monkeypatch, pizza_train):
+def known_scores_in_one_training(config, data, work, steps, report):
+    """The same scores, reported at each rung from inside one training that stops where it is told."""
+    for step in steps:
+        score, _ = known_score(config.with_epoch_cap(step), c.INTENT_F1_WEIGHTED, data, work)
+        if report(step, {c.INTENT_F1_WEIGHTED: score}):
+            break
+    return 0.01
+
+
+@pytest.mark.parametrize(
+    "one_training, epochs",
+    [(True, 9 + 1 + 9 + 1 + 1 + 1), (False, 13 + 1 + 13 + 1 + 1 + 1)],
+    ids=["rungs-inside-one-training", "a-training-per-rung"],
+)
+def test_successive_halving_stops_the_worse_trials_after_the_first_rung(
+    tmp_path, monkeypatch, pizza_train, one_training, epochs
+):
+    monkeypatch.setattr(tune.worker, "_train_scoring_rungs", known_scores_in_one_training)
     monkeypatch.setattr(tune.worker, "_train_and_score", known_score)
+    if not one_training:  # a pipeline rung_scores cannot score during training
+        monkeypatch.setattr(tune.worker.rung_scores, "unsupported_reason", lambda pipeline: "not DIET")
     config = pipelines.load(CONFIGS / "search" / "diet_search.yml", epochs=9, seed=42)  # rungs 1, 3, 9
     rates = [1e-3, 1e-4, 3e-3, 2e-4, 5e-3, 1.5e-4]
     first = [{**config.current_values(), "DIETClassifier.learning_rate": rate} for rate in rates]
@@ -191,7 +210,7 @@ def test_successive_halving_stops_the_worse_trials_after_the_first_rung(tmp_path
     assert [sorted(t.intermediate_values) for t in trials] == [[1, 3, 9], [1], [1, 3, 9], [1], [1], [1]]
     complete, pruned = TrialState.COMPLETE, TrialState.PRUNED
     assert [t.state for t in trials] == [complete, pruned, complete, pruned, pruned, pruned]
-    assert result.best.number == 2 and result.epochs_trained == 13 + 1 + 13 + 1 + 1 + 1
+    assert result.best.number == 2 and result.epochs_trained == epochs
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlruns.db'}")
     logged = {r.data.tags[c.TAG_TRIAL]: r for r in nested_runs(client, run.info.run_id)}
     assert logged["1"].data.tags[c.TAG_TRIAL_STATE] == "PRUNED" and logged["1"].info.status == "FINISHED"

@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 from nlu_mlflow import constants as c
 from nlu_mlflow.decide import search_space
 from nlu_mlflow.errors import InputError
-from nlu_mlflow.rasa import fast_load, pipelines, runtime, scoring, training
+from nlu_mlflow.rasa import fast_load, pipelines, progress, rung_scores, runtime, scoring, training
 from nlu_mlflow.rasa.data import load_nlu
 from nlu_mlflow.tracking import runs
 from nlu_mlflow.workflow.tune import study as studies
@@ -28,7 +28,7 @@ logger = logging.getLogger("nlu_mlflow")
 @dataclass(frozen=True)
 class Outcome:
     score: float
-    epochs: int  # epochs trained over all rungs
+    epochs: int  # epochs trained: the last rung's in one training, the sum of the rungs' one per rung
     seconds: float
     pruned: bool
 
@@ -118,8 +118,45 @@ def _suggest(trial: optuna.Trial, d: search_space.Dimension) -> object:
 
 
 def _train_in_rungs(trial: optuna.Trial, config, spec: StudySpec, work: Path, data: TrialData) -> Outcome:
-    """Train and score ``config`` at each rung's epochs (one rung without pruning), reporting every score."""
+    """Score ``config`` at each rung's epochs (one rung without pruning), reporting every score: from inside
+    one training where the pipeline allows (``rung_scores``), else one training per rung."""
     steps = search_space.rungs(config.max_epochs(), spec.min_epochs if spec.pruning else None)
+    why = rung_scores.unsupported_reason(config.pipeline) if steps[-1] else "nothing trains in epochs"
+    if why:
+        logger.debug("    trial %d: a training per rung (%s)", trial.number, why)
+        return _train_rung_by_rung(trial, config, spec, work, data, steps)
+    reported: list[tuple[int, float]] = []
+
+    def report(epoch: int, metrics: dict[str, float]) -> bool:
+        score = metrics.get(spec.metric, float("nan"))
+        reported.append((epoch, score))
+        trial.report(score, epoch)
+        runs.log_metric_at(spec.metric_name, score, epoch)
+        return epoch < steps[-1] and trial.should_prune()
+
+    seconds = _train_scoring_rungs(config, data, work, steps, report)
+    if not reported:
+        raise SearchError(f"trial {trial.number}: training ended before its first rung ({steps[0]} epochs)")
+    epoch, score = reported[-1]
+    return Outcome(score, epoch, seconds, pruned=epoch < steps[-1])
+
+
+def _train_scoring_rungs(config, data: TrialData, work: Path, steps: list[int], report) -> float:
+    """One training of ``config`` that calls ``report(epoch, metrics)`` at each of ``steps`` and stops at the
+    last one, or earlier when ``report`` says prune; returns its seconds."""
+    label = progress.Progress(f"{config.name} {work.name}")
+    extractors = pipelines.entity_extractors(config)
+    scorer = rung_scores.RungScorer(data.validation, extractors, steps, report, work / "reports")
+    try:
+        _, seconds = training.train_until_stopped(config, data.train_yaml, work, [scorer, label])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return seconds
+
+
+def _train_rung_by_rung(trial: optuna.Trial, config, spec: StudySpec, work: Path, data, steps) -> Outcome:
+    """A fresh training per rung, each scored on the validation split (pipelines ``rung_scores`` cannot
+    score during training)."""
     epochs, seconds = 0, 0.0
     for i, step in enumerate(steps):
         score, took = _train_and_score(config.with_epoch_cap(step), spec.metric, data, work)
