@@ -151,6 +151,7 @@ def _train_scoring_rungs(config, data: TrialData, work: Path, steps: list[int], 
         _, seconds = training.train_until_stopped(config, data.train_yaml, work, [scorer, label])
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        runtime.release_memory()  # the stopped model's graphs and Keras state
     return seconds
 
 
