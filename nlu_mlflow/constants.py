@@ -145,6 +145,8 @@ SEARCH_DEFAULT_SCORE = "search_default_validation_score"  # the config's own val
 SEARCH_EPOCHS_TRAINED = "search_epochs_trained"
 SEARCH_SECONDS = "search_seconds"
 SEARCH_TRIALS_PREFIX = "search_trials_"  # search_trials_complete, search_trials_pruned: trials by state
+# --- training curves (tracking/curves.py): per-epoch figures of DIET/TED/ResponseSelector, step = epoch ---
+CURVE_PREFIX = "curve"  # curve/DIETClassifier/t_loss, curve/DIETClassifier/i_acc, ...
 # --- fine-tuning from production (decide.finetune) ---
 FINETUNED_SUFFIX = "@finetuned"  # run name of a candidate fine-tuned from production: diet@finetuned
 TAG_FINETUNE_PREFIX = "nlu_mlflow.finetune."  # parent run: nlu_mlflow.finetune.<config> = what was done, why

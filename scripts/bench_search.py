@@ -11,10 +11,11 @@ runs), each study in its own MLflow run of a throw-away store:
                epochs; trial 0 is the config's own values (the default config)
   pruning      the very same trials (their values enqueued in the same order), with successive halving:
                every trial trains the first rung's epochs, the best third three times as many, and so on
-and prints, for both, the trainings (one per rung) and epochs trained over all trials, the wall and CPU time
-and the best validation score, and the ratios pruning / full budget measured in this run (CPU time is the
-steadier one on a shared machine; every rung trains from scratch, so each pays Rasa's fixed cost of building,
-tracing and scoring a model once more). It also prints the default config's validation score
+and prints, for both, the rungs scored and epochs trained over all trials, the wall and CPU time and the best
+validation score, and the ratios pruning / full budget measured in this run (CPU time is the steadier one on a
+shared machine). A DIET pipeline is scored at its rungs from inside one training (``rasa/rung_scores.py``):
+a trial pays Rasa's fixed cost of building, tracing and featurizing once, and a pruned trial stops where it
+was pruned; other pipelines train once per rung. It also prints the default config's validation score
 against the best trial's (the search example). Nothing is asserted: the numbers are for people; the JSON
 goes to ``--out``.
 """
@@ -106,7 +107,7 @@ def summary(result, cpu: float) -> dict:
         "trials": len(result.trials()),
         "complete": len(result.trials(TrialState.COMPLETE)),
         "pruned": len(result.trials(TrialState.PRUNED)),
-        "trainings": sum(len(t.intermediate_values) for t in result.trials()),  # one per rung trained
+        "rungs_scored": sum(len(t.intermediate_values) for t in result.trials()),
         "epochs_trained": result.epochs_trained,
         "wall_seconds": round(result.seconds, 1),
         "cpu_seconds": round(cpu, 1),
@@ -115,6 +116,7 @@ def summary(result, cpu: float) -> dict:
         "best_params": result.best.params,
         "trial0_params": default.params,
         "trial0_score": default.value if default.state == TrialState.COMPLETE else None,
+        "final_scores": {t.number: t.value for t in result.trials(TrialState.COMPLETE)},
     }
 
 
@@ -126,11 +128,11 @@ def report(args, data, results: dict[str, dict]) -> None:
         end="",
     )
     print(f"epoch cap {args.epochs}")
-    head = f"{'study':<12} {'trials':>6} {'complete':>8} {'pruned':>6} {'trainings':>9} {'epochs':>7}"
+    head = f"{'study':<12} {'trials':>6} {'complete':>8} {'pruned':>6} {'rungs':>9} {'epochs':>7}"
     print(f"{head} {'wall s':>8} {'cpu s':>8}  best {metric}")
     for name, r in results.items():
         print(
-            f"{name:<12} {r['trials']:>6} {r['complete']:>8} {r['pruned']:>6} {r['trainings']:>9} "
+            f"{name:<12} {r['trials']:>6} {r['complete']:>8} {r['pruned']:>6} {r['rungs_scored']:>9} "
             f"{r['epochs_trained']:>7} {r['wall_seconds']:>8.1f} {r['cpu_seconds']:>8.1f}  "
             f"{r['best_validation_score']:.4f} (trial {r['best_trial']})"
         )
@@ -142,6 +144,11 @@ def report(args, data, results: dict[str, dict]) -> None:
             f"epochs trained {ratio['epochs_trained']:.2f}, wall time {ratio['wall_seconds']:.2f}, "
             f"CPU time {ratio['cpu_seconds']:.2f}, "
             f"best {metric} {pruned['best_validation_score'] / full['best_validation_score']:.4f}"
+        )
+        same = {n: (v, full["final_scores"].get(n)) for n, v in pruned["final_scores"].items()}
+        print(
+            "trials that completed in both studies, final validation score (pruning, full budget): "
+            + ", ".join(f"trial {n} {a:.4f} {b:.4f}" for n, (a, b) in same.items())
         )
     best, default = full["best_validation_score"], full["trial0_score"]
     print(

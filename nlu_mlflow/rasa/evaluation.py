@@ -104,7 +104,19 @@ def evaluate(
 ) -> Evaluation:
     """Score ``processor`` on ``test``; reports (with ``plots`` also the PNGs) are written to ``out_dir``."""
     started = time.perf_counter()
-    intent_results, selection_results, entity_results = predict(processor, test)
+    return from_results(predict(processor, test), test, pipeline_extractors, out_dir, plots, started)
+
+
+def from_results(
+    eval_data: tuple,
+    test: NluData,
+    pipeline_extractors: list[str],
+    out_dir: Path,
+    plots: bool,
+    started: float,
+) -> Evaluation:
+    """``evaluate`` from Rasa's ``get_eval_data`` results (``predict``, or parses made during training)."""
+    intent_results, selection_results, entity_results = eval_data
     intents, entities = rasa_reports(intent_results, entity_results, out_dir, plots)
     main = m.main_extractor(pipeline_extractors, set(entities))
     scores = m.intent_metrics(intents["report"], intents["accuracy"])

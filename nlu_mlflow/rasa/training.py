@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +15,7 @@ from pathlib import Path
 from nlu_mlflow.console import library_output
 from nlu_mlflow.rasa.pipelines import PipelineConfig
 from nlu_mlflow.rasa.project import Project
+from nlu_mlflow.rasa.train_hook import Listener, stopped_by, watching
 
 
 @dataclass(frozen=True)
@@ -42,11 +43,13 @@ def train(
     finetune_from: Path | None = None,
     epoch_fraction: float = 1.0,
     project: Project | None = None,
+    listeners: Sequence[Listener] = (),
 ) -> TrainedModel:
     """Train ``config`` on ``train_yaml``; the archive lands in ``work_dir``. With a ``project`` that has
     stories, a whole assistant is trained (its domain, stories and rules with ``train_yaml`` as the NLU
     part). With ``finetune_from`` (an archive Rasa can fine-tune, see ``finetune.finetune_problem``)
-    training starts from its weights and runs ``epoch_fraction`` of the configured epochs."""
+    training starts from its weights and runs ``epoch_fraction`` of the configured epochs. ``listeners`` see
+    every epoch of DIET, ResponseSelector and TED (``train_hook``: progress, curves)."""
     from rasa.model_training import train as train_full
     from rasa.model_training import train_nlu
 
@@ -58,12 +61,33 @@ def train(
         "finetuning_epoch_fraction": epoch_fraction,
     }
     started = time.perf_counter()
-    with library_output(), _no_training_cache(finetune_from is not None):  # library_output: Rasa's banner
+    with (
+        library_output(),  # Rasa's banner
+        _no_training_cache(finetune_from is not None),
+        watching(*listeners),
+    ):
         archive = train_full(**arguments, **common).model if full else train_nlu(**arguments, **common)
     seconds = time.perf_counter() - started
     if not archive or not Path(archive).is_file():
         raise TrainingFailed(f"{config.path}: Rasa finished training without writing a model archive.")
     return TrainedModel(config, Path(archive), seconds)
+
+
+def train_until_stopped(
+    config: PipelineConfig, train_yaml: Path, work_dir: Path, listeners: Sequence[Listener]
+) -> tuple[int | None, float]:
+    """Train ``config`` until a listener stops it (``train_hook.StopTraining``: a search trial scored at its
+    last rung or pruned) or it ends; returns the epoch it stopped after (None: it ran to the end) and the
+    seconds it took. A stopped training writes no archive."""
+    started = time.perf_counter()
+    try:
+        train(config, train_yaml, work_dir, listeners=listeners)
+    except Exception as error:
+        stop = stopped_by(error)
+        if stop is None:
+            raise
+        return stop.epoch, time.perf_counter() - started
+    return None, time.perf_counter() - started
 
 
 @contextmanager

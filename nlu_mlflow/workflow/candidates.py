@@ -19,9 +19,9 @@ from nlu_mlflow import constants as c
 from nlu_mlflow.decide import score_record
 from nlu_mlflow.decide.redact import redact_text
 from nlu_mlflow.decide.summary import now_iso
-from nlu_mlflow.rasa import finetune, pipelines, scoring, training
+from nlu_mlflow.rasa import finetune, pipelines, progress, scoring, training
 from nlu_mlflow.rasa.project import StagedTests
-from nlu_mlflow.tracking import models, runs, score_cache
+from nlu_mlflow.tracking import curves, models, runs, score_cache
 from nlu_mlflow.tracking.errors import TrackingError
 from nlu_mlflow.workflow import tune
 from nlu_mlflow.workflow.finetuning import SCRATCH_LINEAGE, FinetuneJob
@@ -148,7 +148,7 @@ def _train_and_score(config, shared: CandidateInputs, work: Path, helper, run_id
     runs.log_params(candidate_params(config, inputs, settings))
     log_datasets(inputs)
     runs.log_artifact(shared.train_yaml, c.ARTIFACT_TRAINING_DATA)  # what a later fine-tune compares with
-    trained = training.train(config, shared.train_yaml, work, project=inputs.project, **_finetune_args(job))
+    trained = _train(config, shared, work, run_id, job)
     logger.info("  %s: trained in %.1f s; evaluating", config.name, trained.seconds)
     extractors = pipelines.entity_extractors(config)
     with helper.capture(run_id, c.ARTIFACT_REPORTS):
@@ -174,6 +174,22 @@ def _train_and_score(config, shared: CandidateInputs, work: Path, helper, run_id
         "  %s: %s = %.4f", config.name, settings.primary_metric, metrics.get(settings.primary_metric, 0)
     )
     return candidate
+
+
+def _train(config, shared: CandidateInputs, work: Path, run_id: str, job) -> training.TrainedModel:
+    """Train ``config``, its progress shown and its per-epoch figures logged on the run as curves."""
+    curve_logger = curves.CurveLogger(run_id)
+    try:
+        return training.train(
+            config,
+            shared.train_yaml,
+            work,
+            project=shared.inputs.project,
+            listeners=[progress.Progress(config.name), curve_logger],
+            **_finetune_args(job),
+        )
+    finally:
+        curve_logger.close()
 
 
 def _finetune_args(job: FinetuneJob | None) -> dict:

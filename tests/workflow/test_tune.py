@@ -1,4 +1,4 @@
-"""Hyperparameter search (workflow/tune.py): a study per config with a `search:` section, its trials nested
+"""Hyperparameter search (workflow/tune/): a study per config with a `search:` section, its trials nested
 MLflow runs scored on a validation split of the training data, the best trial's config trained and tested.
 
 The end-to-end tests search the light pipeline (LogisticRegression, no TensorFlow) on the pizza data; the
@@ -177,8 +177,27 @@ def known_score(config, _metric, _data, _work):
     return 1 - abs(math.log10(rate) + 2.5) / 3 + config.max_epochs() / 1000, 0.01
 
 
-def test_successive_halving_stops_the_worse_trials_after_the_first_rung(tmp_path, monkeypatch, pizza_train):
-    monkeypatch.setattr(tune, "_train_and_score", known_score)
+def known_scores_in_one_training(config, data, work, steps, report):
+    """The same scores, reported at each rung from inside one training that stops where it is told."""
+    for step in steps:
+        score, _ = known_score(config.with_epoch_cap(step), c.INTENT_F1_WEIGHTED, data, work)
+        if report(step, {c.INTENT_F1_WEIGHTED: score}):
+            break
+    return 0.01
+
+
+@pytest.mark.parametrize(
+    "one_training, epochs",
+    [(True, 9 + 1 + 9 + 1 + 1 + 1), (False, 13 + 1 + 13 + 1 + 1 + 1)],
+    ids=["rungs-inside-one-training", "a-training-per-rung"],
+)
+def test_successive_halving_stops_the_worse_trials_after_the_first_rung(
+    tmp_path, monkeypatch, pizza_train, one_training, epochs
+):
+    monkeypatch.setattr(tune.worker, "_train_scoring_rungs", known_scores_in_one_training)
+    monkeypatch.setattr(tune.worker, "_train_and_score", known_score)
+    if not one_training:  # a pipeline rung_scores cannot score during training
+        monkeypatch.setattr(tune.worker.rung_scores, "unsupported_reason", lambda pipeline: "not DIET")
     config = pipelines.load(CONFIGS / "search" / "diet_search.yml", epochs=9, seed=42)  # rungs 1, 3, 9
     rates = [1e-3, 1e-4, 3e-3, 2e-4, 5e-3, 1.5e-4]
     first = [{**config.current_values(), "DIETClassifier.learning_rate": rate} for rate in rates]
@@ -191,12 +210,22 @@ def test_successive_halving_stops_the_worse_trials_after_the_first_rung(tmp_path
     assert [sorted(t.intermediate_values) for t in trials] == [[1, 3, 9], [1], [1, 3, 9], [1], [1], [1]]
     complete, pruned = TrialState.COMPLETE, TrialState.PRUNED
     assert [t.state for t in trials] == [complete, pruned, complete, pruned, pruned, pruned]
-    assert result.best.number == 2 and result.epochs_trained == 13 + 1 + 13 + 1 + 1 + 1
+    assert result.best.number == 2 and result.epochs_trained == epochs
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlruns.db'}")
     logged = {r.data.tags[c.TAG_TRIAL]: r for r in nested_runs(client, run.info.run_id)}
     assert logged["1"].data.tags[c.TAG_TRIAL_STATE] == "PRUNED" and logged["1"].info.status == "FINISHED"
     assert [m.step for m in client.get_metric_history(logged["0"].info.run_id, METRIC)] == [1, 3, 9]
     assert client.get_run(run.info.run_id).data.metrics["search_trials_pruned"] == 4
+
+
+def test_waiting_for_other_workers_ends_at_a_deadline_that_names_the_running_trials(tmp_path):
+    study = optuna.create_study(
+        study_name="waited", storage=tune.storage(f"sqlite:///{tmp_path / 'o.db'}"), direction="maximize"
+    )
+    study.tell(study.ask(), 0.5)
+    study.ask()  # trial 1: running, its worker alive (it just started)
+    with pytest.raises(tune.SearchError, match=r"study waited: trial\(s\) 1 still running .* after 1 s"):
+        tune.wait_for_workers(study, deadline_s=1.0, poll_s=0.2)
 
 
 # --- bad input: one sentence, exit 2, nothing logged ------------------------------------------------------
