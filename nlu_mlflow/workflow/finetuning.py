@@ -93,8 +93,7 @@ def plan(settings: WorkflowSettings, inputs: Inputs, train_yaml: Path, work: Pat
         archive, problem = _download(holder, work / "production")
         for x in inputs.configs:
             if reasons[x.name] is None:
-                view = None if problem else finetune.training_view(x, train_yaml, inputs.project)
-                reasons[x.name] = problem or finetune.archive_problem(archive, view, base.version)
+                reasons[x.name] = problem or _archive_reason(archive, x, train_yaml, inputs, base.version)
     possible = [x for x in inputs.configs if reasons[x.name] is None]
     delta = _delta(base, inputs, work / "production-data") if possible else None
     full = None
@@ -107,6 +106,17 @@ def plan(settings: WorkflowSettings, inputs: Inputs, train_yaml: Path, work: Pat
     )
     result = FinetunePlan(jobs, {}, full, scratch=not (settings.finetune_only and jobs))
     return _announce(dataclasses.replace(result, notes=_notes(result, inputs.configs, reasons)))
+
+
+def _archive_reason(
+    archive: Path, config: PipelineConfig, train_yaml: Path, inputs: Inputs, version: str
+) -> str | None:
+    """Why Rasa would refuse or stop this fine-tune: labels (its FinetuningValidator, before training),
+    then the feature sizes its classifiers compare mid-training (regexes or lookup tables appearing, a
+    LexicalSyntacticFeaturizer value gone, a shared vocabulary growing)."""
+    view = finetune.training_view(config, train_yaml, inputs.project)
+    problem = finetune.archive_problem(archive, view, version)
+    return problem or finetune.feature_problem(archive, config, train_yaml, inputs.project, version)
 
 
 def _renamed(config: PipelineConfig) -> PipelineConfig:
