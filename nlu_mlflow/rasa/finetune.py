@@ -179,6 +179,7 @@ def feature_facts(
     with tempfile.TemporaryDirectory(prefix="nlu-mlflow-features-") as tmp:
         importer, full = training.importer(config, train_yaml, Path(tmp) / "config", project)
         schema = _finetune_schema(importer, full)
+        (Path(tmp) / "model").mkdir()  # Rasa moves the components into it: it must exist
         storage, _ = LocalModelStorage.from_model_archive(Path(tmp) / "model", archive)
         regexes = {n: _read(storage, n, PATTERNS_FILE) for n, x in schema.nodes.items() if _is_regex(x)}
         classifiers = {n: x for n, x in schema.nodes.items() if _is_classifier(x.uses)}

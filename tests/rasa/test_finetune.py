@@ -358,6 +358,13 @@ def test_a_changed_domain_stops_a_whole_assistant_fine_tune(
         assistant_model.archive, assistant_config, digest, assistant_yaml, project, "7"
     )
     assert reason.startswith("the domain changed since production version 7 in what the dialogue policies")
+    with pytest.raises(Exception) as refused:  # Rasa's FinetuningValidator, before any training
+        training.train(
+            assistant_config, assistant_yaml, tmp_path / "out", finetune_from=assistant_model.archive,
+            project=project,
+        )  # fmt: skip
+    causes = [refused.value, refused.value.__cause__]
+    assert any("keys that affect the training of core components have changed" in str(e) for e in causes)
 
 
 @pytest.mark.slow
