@@ -124,13 +124,14 @@ def run_one(name: str, args, train: Path, test: Path, work: Path) -> dict:
     if done.returncode != 0:
         raise SystemExit(f"{name}: worker failed ({done.returncode}):\n{done.stderr[-3000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    result |= {"setting": name, "wall": time.perf_counter() - started}
+    result |= {"setting": name, "wall": time.perf_counter() - started, "load_after": os.getloadavg()[0]}
     later = result["epoch_seconds"][1:]
     result["epoch_median"] = statistics.median(later) if later else result["epoch_seconds"][0]
     print(
         f"{name:10} threads {result['threads']}  epochs {[round(s, 1) for s in result['epoch_seconds']]}"
         f"  median later {result['epoch_median']:.2f}s  intent F1 {result['intent_f1']:.4f}"
-        f"  entity F1 {result['entity_f1'] or 0:.4f}  wall {result['wall']:.0f}s",
+        f"  entity F1 {result['entity_f1'] or 0:.4f}  wall {result['wall']:.0f}s"
+        f"  load {result['load_after']:.1f}",
         flush=True,
     )
     return result
