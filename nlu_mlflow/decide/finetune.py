@@ -5,7 +5,9 @@ Rasa fine-tunes (``model_to_finetune``) only what its ``FinetuningValidator`` ac
 Rasa version and pipeline whose NLU labels (intents, entities, entity roles and groups, action names) are
 exactly today's and, for a whole assistant, whose domain is unchanged in what the dialogue policies train on.
 Only components that train in epochs (DIETClassifier, ResponseSelector, TEDPolicy, UnexpecTEDIntentPolicy)
-continue from their weights; every other component trains from scratch in a fine-tune too. ``rasa.finetune``
+continue from their weights; every other component trains from scratch in a fine-tune too. Mid-training,
+DIET and the ResponseSelector refuse features whose sizes shrank position by position (``feature_problem``;
+the table of changes Rasa absorbs and refuses: docs/finetuning.md). ``rasa.finetune``
 gathers the facts, these functions judge them, and the workflow logs and tags each reason.
 """
 

@@ -7,6 +7,9 @@ NLU labels (intents, entities, entity roles and groups, action names) and, for a
 as the dialogue policies see it. ``training_view`` computes the same fingerprints of today's data through the
 importer Rasa's training builds (``training.importer``), so a refusal is known before training, with its
 reason; tests/rasa/test_finetune.py pins them against the archives Rasa writes and against Rasa's refusal.
+Rasa's other refusal comes mid-training, when DIET or the ResponseSelector compares its sparse feature sizes
+with the stored ones: ``feature_facts`` replays Rasa's fine-tune featurization of today's data (its own
+training graph, fine-tune mode, up to the classifiers) to know those sizes first (docs/finetuning.md).
 """
 
 from __future__ import annotations
