@@ -5,7 +5,9 @@ Rasa fine-tunes (``model_to_finetune``) only what its ``FinetuningValidator`` ac
 Rasa version and pipeline whose NLU labels (intents, entities, entity roles and groups, action names) are
 exactly today's and, for a whole assistant, whose domain is unchanged in what the dialogue policies train on.
 Only components that train in epochs (DIETClassifier, ResponseSelector, TEDPolicy, UnexpecTEDIntentPolicy)
-continue from their weights; every other component trains from scratch in a fine-tune too. ``rasa.finetune``
+continue from their weights; every other component trains from scratch in a fine-tune too. Mid-training,
+DIET and the ResponseSelector refuse features whose sizes shrank position by position (``feature_problem``;
+the table of changes Rasa absorbs and refuses: docs/finetuning.md). ``rasa.finetune``
 gathers the facts, these functions judge them, and the workflow logs and tags each reason.
 """
 
@@ -188,3 +190,108 @@ def full_retrain_reason(
             "trained from scratch"
         )
     return None
+
+
+# --- featurizer sizes: what DIET and the ResponseSelector compare before they continue training ---
+
+# attribute (text) -> feature type (sequence, sentence) -> one size per featurizer that gave features
+Sizes = Mapping[str, Mapping[str, Sequence[int]]]
+
+
+@dataclass(frozen=True)
+class SparseSizes:
+    """One classifier's sparse feature sizes: what production's model stored
+    (``<Component>.sparse_feature_sizes.json``) and what today's data, featurized the way Rasa's fine-tune
+    featurizes it, gives; ``featurizers`` names today's featurizer behind each size."""
+
+    component: str  # DIETClassifier, ResponseSelector
+    stored: Sizes | None  # None: the classifier did not train in production (no data for it)
+    today: Sizes
+    featurizers: Mapping[str, Mapping[str, Sequence[str]]]
+
+
+@dataclass(frozen=True)
+class PatternCount:
+    """A RegexFeaturizer's patterns (regexes and lookup tables): in production, and after Rasa's fine-tune
+    merges today's into them (a pattern of a known name replaces it; a new name is appended)."""
+
+    featurizer: str
+    stored: int
+    today: int
+
+
+def feature_problem(
+    classifiers: Sequence[SparseSizes], patterns: Sequence[PatternCount], version: str
+) -> str | None:
+    """Why Rasa would stop fine-tuning production ``version`` when a classifier compares its feature sizes
+    (``TransformerRasaModel.adjust_for_incremental_training``); None when it absorbs them.
+
+    Rasa pairs the sizes position by position (one position per featurizer that gave features) and refuses
+    when one is smaller ("Sparse feature sizes have decreased"); sizes that grow widen the input layer. A
+    featurizer whose features appear (none in production) shifts every later position: refused whether or not
+    a pair happens to shrink, since the widened layer would be cut by the old positions."""
+    for sizes in classifiers:
+        if sizes.stored is None:
+            if any(n for kinds in sizes.today.values() for ns in kinds.values() for n in ns):
+                return (
+                    f"{sizes.component} did not train in production version {version} (no data for it) and "
+                    "has data today: Rasa fine-tunes only a model it trained"
+                )
+            continue
+        problem = _sizes_problem(sizes, patterns, version)
+        if problem:
+            return problem
+    return None
+
+
+def _sizes_problem(sizes: SparseSizes, patterns: Sequence[PatternCount], version: str) -> str | None:
+    for attribute, kinds in sizes.today.items():
+        for kind, today in kinds.items():
+            stored = (sizes.stored.get(attribute) or {}).get(kind)
+            if stored is None:
+                return (
+                    f"{sizes.component}: today's data gives {kind} features for '{attribute}', production "
+                    f"version {version}'s model has none: Rasa fine-tunes only on the same kinds of features"
+                )
+            shrunk = [i for i, (n, s) in enumerate(zip(today, stored, strict=False)) if n < s]
+            if len(today) != len(stored):
+                return _appeared(sizes, patterns, attribute, kind, version)
+            if shrunk:
+                names = sizes.featurizers.get(attribute, {}).get(kind, ())
+                name = names[shrunk[0]] if shrunk[0] < len(names) else f"featurizer {shrunk[0] + 1}"
+                return _shrunk(name, stored[shrunk[0]], today[shrunk[0]], attribute, version)
+    return None
+
+
+def _appeared(
+    sizes: SparseSizes, patterns: Sequence[PatternCount], attribute: str, kind: str, version
+) -> str:
+    new = [p for p in patterns if p.stored == 0 and p.today > 0]
+    if new:
+        return (
+            f"regex and lookup-table features appear: production version {version} was trained without any "
+            f"({new[0].featurizer} had no pattern), today's data has {new[0].today}; Rasa compares "
+            "feature sizes position by position and stops a fine-tune mid-training ('Sparse feature sizes "
+            "have decreased'): trained from scratch"
+        )
+    names = ", ".join(sizes.featurizers.get(attribute, {}).get(kind, ()))
+    stored = len(sizes.stored[attribute][kind])
+    return (
+        f"{sizes.component}: today's data gives {len(sizes.today[attribute][kind])} kinds of {kind} features "
+        f"for '{attribute}' ({names}), production version {version}'s model {stored}; Rasa compares feature "
+        "sizes position by position and stops a fine-tune mid-training: trained from scratch"
+    )
+
+
+def _shrunk(featurizer: str, stored: int, today: int, attribute: str, version: str) -> str:
+    why = (
+        " (it learns its feature values from the data each training: a value production saw, e.g. a digit "
+        "or an upper-case word at some window position, no longer occurs)"
+        if featurizer.startswith("LexicalSyntacticFeaturizer")
+        else ""
+    )
+    return (
+        f"{featurizer}'s features for '{attribute}' shrink from {stored} to {today} since production version "
+        f"{version}{why}; Rasa refuses to fine-tune on fewer features ('Sparse feature sizes have "
+        "decreased'): trained from scratch"
+    )

@@ -120,13 +120,20 @@ def _archive_reasons(
     for x in inputs.configs:
         if judged[x.name] is None:
             judged[x.name] = (
-                problem
-                if archive is None
-                else finetune.archive_problem(
-                    archive, finetune.training_view(x, train_yaml, inputs.project), base.version
-                )
+                problem if archive is None else _archive_reason(archive, x, train_yaml, inputs, base.version)
             )
     return archive, judged
+
+
+def _archive_reason(
+    archive: Path, config: PipelineConfig, train_yaml: Path, inputs: Inputs, version: str
+) -> str | None:
+    """Why Rasa would refuse or stop this fine-tune: labels (its FinetuningValidator, before training),
+    then the feature sizes its classifiers compare mid-training (regexes or lookup tables appearing, a
+    LexicalSyntacticFeaturizer value gone, a shared vocabulary growing)."""
+    view = finetune.training_view(config, train_yaml, inputs.project)
+    problem = finetune.archive_problem(archive, view, version)
+    return problem or finetune.feature_problem(archive, config, train_yaml, inputs.project, version)
 
 
 def _renamed(config: PipelineConfig) -> PipelineConfig:

@@ -125,3 +125,58 @@ def test_base_from_version_tags():
     assert ft.Base.from_tags("9", "run9", tags) == ft.Base("9", "diet@finetuned", "abc", 3, "run9", "t")
     assert ft.Base.from_tags("2", None, {}).depth == 0
     assert ft.base_config(ft.finetuned_name("diet")) == "diet"
+
+
+TEXT = "text"
+NAMES = {
+    TEXT: {"sequence": ["LexicalSyntacticFeaturizer", "CountVectorsFeaturizer", "CountVectorsFeaturizer"]}
+}
+STORED = {TEXT: {"sequence": [30, 120, 900], "sentence": [120, 900]}}
+
+
+def sizes(today, stored=STORED, names=NAMES) -> ft.SparseSizes:
+    return ft.SparseSizes("DIETClassifier", stored, today, names)
+
+
+REGEX_NAMES = {TEXT: {"sequence": ["RegexFeaturizer", *NAMES[TEXT]["sequence"]]}}
+NO_PATTERNS = [ft.PatternCount("RegexFeaturizer", 0, 0)]
+
+
+@pytest.mark.parametrize(
+    ("classifier", "patterns", "expected"),
+    [
+        (sizes(STORED), NO_PATTERNS, None),
+        (sizes({TEXT: {"sequence": [31, 125, 950], "sentence": [125, 950]}}), NO_PATTERNS, None),  # all grow
+        (
+            sizes({TEXT: {"sequence": [28, 125, 950], "sentence": [125, 950]}}),
+            NO_PATTERNS,
+            "LexicalSyntacticFeaturizer's features for 'text' shrink from 30 to 28 since production version 4 "
+            "(it learns its feature values from the data each training",
+        ),
+        (
+            sizes({TEXT: {"sequence": [3, 30, 125, 950], "sentence": [3, 125, 950]}}, names=REGEX_NAMES),
+            [ft.PatternCount("RegexFeaturizer", 0, 3)],
+            "regex and lookup-table features appear: production version 4 was trained without any "
+            "(RegexFeaturizer had no pattern), today's data has 3; Rasa compares feature sizes position by "
+            "position",
+        ),
+        (  # a featurizer's features appear and no pair shrinks: still refused (the positions shift)
+            sizes({TEXT: {"sequence": [40, 130, 950, 1000], "sentence": [130, 950]}}),
+            NO_PATTERNS,
+            "DIETClassifier: today's data gives 4 kinds of sequence features for 'text'",
+        ),
+        (
+            sizes({TEXT: {"sequence": [30, 120, 900]}}, stored={}),
+            NO_PATTERNS,
+            "DIETClassifier: today's data gives sequence features for 'text', production version 4's model has",
+        ),
+        (sizes({}, stored=None), NO_PATTERNS, None),  # a ResponseSelector with no data, then or now
+        (sizes(STORED, stored=None), NO_PATTERNS, "DIETClassifier did not train in production version 4"),
+    ],
+)
+def test_feature_problem(classifier, patterns, expected):
+    reason = ft.feature_problem([classifier], patterns, "4")
+    if expected is None:
+        assert reason is None
+    else:
+        assert reason.startswith(expected), reason

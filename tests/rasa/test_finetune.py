@@ -168,6 +168,136 @@ def test_data_delta_counts_added_and_removed_examples(pizza_train, grown):
     )
 
 
+# --- feature sizes: what DIET compares mid-training (issue 27), predicted before training ---
+
+REGEXES = [{"name": "account_number", "pattern": r"\d{10}"}, {"name": "zipcode", "pattern": r"\d{5}"}]
+LOOKUP = {"name": "topping", "elements": ["ham", "pineapple", "olives", "mushrooms"]}
+SHOUT = {"text": "I want a LARGE pizza NOW", "intent": "purchase"}
+
+
+def with_patterns(data: NluData, regexes=(), lookups=(), drop=None, extra=()) -> NluData:
+    """``data`` (less the examples ``drop`` picks, plus ``extra``) with these regexes and lookup tables."""
+    kept = [m for m in data.training_data.training_examples if not (drop and drop(m))]
+    training = TrainingData(
+        kept + [Message(data=e) for e in extra],
+        regex_features=[dict(r) for r in regexes],
+        lookup_tables=[{**x, "elements": list(x["elements"])} for x in lookups],
+    )
+    return NluData(training, "changed")
+
+
+def rasa_refusal(config, data: NluData, archive, tmp_path) -> str:
+    """Rasa's own answer to the fine-tune: the root error's text (it must refuse)."""
+    with pytest.raises(Exception) as refused:
+        training.train(
+            config, data.to_yaml(tmp_path / "rasa.yml"), tmp_path / "out", finetune_from=archive, epoch_fraction=0.34
+        )  # fmt: skip
+    error = refused.value
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return f"{type(error).__name__}: {error}"
+
+
+def test_todays_feature_sizes_are_the_ones_rasa_stored(diet_model, diet_config):
+    """The replay of Rasa's fine-tune featurization gives, on the same data, what DIET stored."""
+    classifiers, patterns = finetune.feature_facts(
+        diet_model.archive, diet_config, diet_model.archive.parent / "train.yml"
+    )
+    [diet] = classifiers
+    assert diet.component == "DIETClassifier" and diet.today == diet.stored
+    assert diet.featurizers["text"]["sequence"] == [
+        "LexicalSyntacticFeaturizer", "CountVectorsFeaturizer", "CountVectorsFeaturizer"
+    ]  # fmt: skip
+    assert patterns == [finetune.decide.PatternCount("RegexFeaturizer", 0, 0)]
+
+
+@pytest.mark.slow
+def test_regexes_and_a_lookup_table_appearing_are_predicted_as_rasa_refuses_them(
+    diet_model, diet_config, grown, tmp_path
+):
+    """Issue 27 at small scale: production trained without regexes or lookup tables, today's data has two
+    regexes and a lookup table."""
+    data = with_patterns(grown, REGEXES, [LOOKUP])
+    assert problem(diet_model.archive, diet_config, data, tmp_path).startswith(
+        "regex and lookup-table features appear: production version 7 was trained without any "
+        "(RegexFeaturizer had no pattern), today's data has 3;"
+    )
+    assert "Sparse feature sizes have decreased" in rasa_refusal(
+        diet_config, data, diet_model.archive, tmp_path
+    )
+
+
+def has_digit(message) -> bool:
+    return any(token.isdigit() for token in message.get("text").split())
+
+
+@pytest.mark.slow
+def test_a_lexical_feature_value_gone_is_predicted_as_rasa_refuses_it(
+    diet_model, diet_config, grown, tmp_path
+):
+    """No example has a digit token any more: the LexicalSyntacticFeaturizer, trained afresh, has fewer
+    feature values than production's."""
+    data = with_patterns(grown, drop=has_digit)
+    assert data.training_data.intents == grown.training_data.intents
+    assert data.training_data.entities == grown.training_data.entities
+    reason = problem(diet_model.archive, diet_config, data, tmp_path)
+    assert reason.startswith("LexicalSyntacticFeaturizer's features for 'text' shrink from"), reason
+    assert "Sparse feature sizes have decreased" in rasa_refusal(
+        diet_config, data, diet_model.archive, tmp_path
+    )
+
+
+SHARED_VOCAB = """
+language: en
+pipeline:
+  - name: WhitespaceTokenizer
+  - name: CountVectorsFeaturizer
+    use_shared_vocab: true
+  - name: DIETClassifier
+    epochs: 1
+"""
+
+
+@pytest.mark.slow
+def test_a_shared_vocabulary_that_grows_is_predicted_as_rasa_refuses_it(pizza_train, grown, tmp_path):
+    config = pipelines.parse(SHARED_VOCAB, tmp_path / "shared.yml", seed=42)
+    base = training.train(config, pizza_train.to_yaml(tmp_path / "base.yml"), tmp_path / "base")
+    reason = problem(base.archive, config, grown, tmp_path)
+    assert reason.startswith(
+        "Rasa cannot featurize today's data for a fine-tune of production version 7: Using a shared vocabulary "
+        "in `CountVectorsFeaturizer` is not supported during incremental training"
+    ), reason
+    assert "Using a shared vocabulary" in rasa_refusal(config, grown, base.archive, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def regex_model(diet_config, pizza_train, tmp_path_factory):
+    """Production trained with one regex and a lookup table."""
+    work = tmp_path_factory.mktemp("regex-model")
+    data = with_patterns(pizza_train, REGEXES[:1], [LOOKUP])
+    return training.train(diet_config, data.to_yaml(work / "train.yml"), work)
+
+
+@pytest.mark.slow
+def test_absorbed_changes_still_fine_tune_with_the_sizes_predicted(diet_config, regex_model, grown, tmp_path):
+    """A second regex (Rasa merges it into the known ones), a longer lookup table (same name: replaced), new
+    words and char n-grams, an upper-case word (a new lexical value): every size grows, Rasa fine-tunes."""
+    longer = {**LOOKUP, "elements": [*LOOKUP["elements"], "anchovies", "jalapenos"]}
+    data = with_patterns(grown, REGEXES, [longer], extra=[SHOUT])
+    path = data.to_yaml(tmp_path / "today.yml")
+    assert problem(regex_model.archive, diet_config, data, tmp_path) is None
+    [predicted], patterns = finetune.feature_facts(regex_model.archive, diet_config, path)
+    assert patterns == [finetune.decide.PatternCount("RegexFeaturizer", 2, 3)]
+    sequence = predicted.today["text"]["sequence"]
+    assert all(n >= s for n, s in zip(sequence, predicted.stored["text"]["sequence"], strict=True))
+    assert sequence != predicted.stored["text"]["sequence"]
+    model = training.train(
+        diet_config, path, tmp_path / "out", finetune_from=regex_model.archive, epoch_fraction=0.34
+    )
+    [after], _ = finetune.feature_facts(model.archive, diet_config, path)
+    assert after.stored == predicted.today  # what the fine-tuned DIET stored is what was predicted
+
+
 # --- whole assistants: NLU and dialogue (Rasa also checks the domain as the policies see it) ---
 
 
@@ -228,6 +358,13 @@ def test_a_changed_domain_stops_a_whole_assistant_fine_tune(
         assistant_model.archive, assistant_config, digest, assistant_yaml, project, "7"
     )
     assert reason.startswith("the domain changed since production version 7 in what the dialogue policies")
+    with pytest.raises(Exception) as refused:  # Rasa's FinetuningValidator, before any training
+        training.train(
+            assistant_config, assistant_yaml, tmp_path / "out", finetune_from=assistant_model.archive,
+            project=project,
+        )  # fmt: skip
+    causes = [refused.value, refused.value.__cause__]
+    assert any("keys that affect the training of core components have changed" in str(e) for e in causes)
 
 
 @pytest.mark.slow

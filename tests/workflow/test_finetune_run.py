@@ -190,6 +190,30 @@ def test_a_plain_finetune_night_trains_both_from_scratch_and_finetuned(nights, t
     )
 
 
+def test_data_that_gains_regexes_and_a_lookup_table_is_trained_from_scratch_and_says_why(nights, tmp_path):
+    """Issue 27's night at small scale: production was trained without regexes or lookup tables, today's data
+    has two regexes and a lookup table; Rasa would stop the fine-tune mid-training (tests/rasa/
+    test_finetune.py shows it), so the plan trains ``diet`` from scratch only and says why."""
+    _, client, home, _ = nights
+    data = load_nlu(PIZZA / "train.yml").training_data
+    data.regex_features = [{"name": "zipcode", "pattern": r"\d{5}"}, {"name": "phone", "pattern": r"\d{10}"}]
+    data.lookup_tables = [{"name": "topping", "elements": ["ham", "pineapple", "olives"]}]
+    path = tmp_path / "today.yml"
+    path.write_text(data.nlu_as_yaml(), encoding="utf-8")
+    values = {"data": path, "test_data": PIZZA / "test.yml", "configs": home / "configs", "epochs": EPOCHS}
+    built = settings.build({**values, "model_name": MODEL, "finetune": True})
+    inputs = workflow.prepare(built)
+    production = registry.alias_holder(MODEL)
+    with mlflow.start_run(experiment_id=client.get_experiment_by_name(EXPERIMENT).experiment_id) as run:
+        plan = finetuning.plan(built, inputs, inputs.train.to_yaml(tmp_path / "train.yml"), tmp_path)
+    assert [(config.name, job) for config, job in plan.schedule(inputs.configs)] == [("diet", None)]
+    note = client.get_run(run.info.run_id).data.tags[c.TAG_FINETUNE_PREFIX + "diet"]
+    assert note.startswith(
+        f"trained from scratch: regex and lookup-table features appear: production version {production.version} "
+        "was trained without any (RegexFeaturizer had no pattern), today's data has 3;"
+    ), note
+
+
 def test_when_every_fine_tune_fails_a_finetune_only_run_trains_from_scratch(tmp_path, monkeypatch):
     """A fine-tune Rasa cannot make (here: production's archive is not a tar.gz) fails its candidate only."""
     broken = tmp_path / "production.tar.gz"
