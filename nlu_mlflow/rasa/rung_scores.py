@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nlu_mlflow.console import library_output
-from nlu_mlflow.rasa import aio, batched, evaluation, patches
+from nlu_mlflow.rasa import aio, batched, evaluation, internals
 from nlu_mlflow.rasa.data import NluData
 from nlu_mlflow.rasa.train_hook import EpochEnd, Listener, StopTraining, TrainingContext
 
@@ -36,8 +36,8 @@ PROCESS_TRAINING_DATA = "process_training_data"
 
 def unsupported_reason(pipeline: list[dict]) -> str | None:
     """Why ``pipeline`` (a config's steps) cannot be scored inside its training; None when it can."""
-    if not patches.verified():
-        return f"Rasa {patches.installed_rasa()} is installed, not {', '.join(patches.VERIFIED_RASA)}"
+    if not internals.verified():
+        return f"Rasa {internals.installed_rasa()} is installed, not {internals.RASA_VERSION}"
     names = [step.get("name") for step in pipeline]
     if names.count(SCORED) != 1:
         return f"the pipeline has {names.count(SCORED)} {SCORED}s, not one"

@@ -10,10 +10,10 @@ the graph runner training it, for the search's in-training scoring, ``rung_score
 the progress line (``progress``), the training curves on the candidate's MLflow run (``tracking.curves``) and
 the search's rung scores.
 
-Rasa internals used (listed with the others in ``patches``): ``create_common_callbacks`` as a module
+Rasa internals used (listed with the others in ``internals``): ``create_common_callbacks`` as a module
 attribute looked up at call time, the caller's ``self`` (the component) one frame up, and the
 ``DaskGraphRunner`` further up the stack (``_instantiated_nodes``, ``_graph_schema``). On a Rasa other than
-``patches.VERIFIED_RASA`` the hook stands aside: training runs as Rasa's, without progress, curves or
+``internals.RASA_VERSION`` the hook stands aside: training runs as Rasa's, without progress, curves or
 in-training scores.
 
 A listener that raises ``StopTraining`` ends the training there (the search's trial was pruned or scored for
@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from nlu_mlflow.rasa import patches
+from nlu_mlflow.rasa import internals
 
 logger = logging.getLogger("nlu_mlflow")
 
@@ -91,7 +91,7 @@ class Listener:
 def watching(*listeners: Listener) -> Iterator[bool]:
     """Within the block every epoch of DIET, ResponseSelector and TED reaches ``listeners``; yields whether
     the hook is active (False on a Rasa the hook was not verified against)."""
-    if not listeners or not patches.verified():
+    if not listeners or not internals.verified():
         yield False
         return
     with _lock:

@@ -17,7 +17,16 @@ import pytest
 import rasa.utils.train_utils as train_utils
 
 from nlu_mlflow import constants as c
-from nlu_mlflow.rasa import patches, pipelines, progress, rung_scores, runtime, scoring, train_hook, training
+from nlu_mlflow.rasa import (
+    internals,
+    pipelines,
+    progress,
+    rung_scores,
+    runtime,
+    scoring,
+    train_hook,
+    training,
+)
 from nlu_mlflow.rasa.data import load_nlu, split
 from nlu_mlflow.tracking import curves
 from tests.helpers import CONFIGS, PIZZA, servers
@@ -168,8 +177,8 @@ def test_pipelines_the_search_cannot_score_in_training_say_why():
 
 
 def test_on_another_rasa_the_hook_stands_aside(monkeypatch):
-    monkeypatch.setattr(patches, "installed_rasa", lambda: "3.7.0")
-    monkeypatch.setattr(patches, "_warned", True)
+    monkeypatch.setattr(internals, "installed_rasa", lambda: "3.7.0")
+    monkeypatch.setattr(internals, "_warned", True)
     original = train_utils.create_common_callbacks
     with train_hook.watching(train_hook.Recorder()) as active:
         assert not active and train_utils.create_common_callbacks is original
