@@ -30,7 +30,8 @@ inbox_app = typer.Typer(
 )
 
 # called by `inbox forget` with the task ids of the items it is about to erase, before erasing them: the
-# annotation module appends its Label Studio task deleter here (an error there stops the forget, nothing erased)
+# annotation module appends its Label Studio task deleter here (an error there stops the forget: nothing
+# is erased from the inbox, so the task ids are not lost)
 TASK_CLEANERS: list[Callable[[list[str]], None]] = []
 
 InboxUrl = Annotated[

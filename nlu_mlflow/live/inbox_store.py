@@ -166,7 +166,7 @@ class Item:
 
 @dataclass(frozen=True)
 class Annotation:
-    """A person's label for an item; ``entities`` are {start, end, entity, value[, role, group]} in ``text``."""
+    """A person's label for an item; ``entities``: {start, end, entity, value[, role, group]} in ``text``."""
 
     item_id: int
     text: str
