@@ -48,6 +48,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from nlu_mlflow.decide import inbox as rules_of
 from nlu_mlflow.errors import InputError
 
 SECRET_ENV = "NLU_MLFLOW_INBOX_SECRET"
@@ -192,6 +193,16 @@ class Forgotten:
     written_files: list[str]  # training-data files already holding an erased item's text: edit them by hand
 
 
+@dataclass(frozen=True)
+class Watermark:
+    """How far the inbox has read one tracker store: the last event id committed, and totals."""
+
+    last_id: int = 0
+    events: int = 0
+    malformed: int = 0
+    updated_at: float | None = None
+
+
 def default_url(tracking_uri: str | None, project_dir: Path | None = None) -> str:
     """``sqlite:///<folder of the MLflow SQLite store>/inbox.db``; for any other tracking store,
     ``inbox.db`` in the project folder."""
@@ -283,6 +294,100 @@ class InboxStore:
         with self.engine.connect() as connection:
             row = connection.execute(query).first()
         return _item(row) if row is not None else None
+
+    # --- collecting ------------------------------------------------------------------------------------------
+    def watermark(self, source: str) -> Watermark:
+        with self.engine.connect() as connection:
+            row = connection.execute(sa.select(WATERMARKS).where(WATERMARKS.c.source == source)).first()
+        return Watermark(row.last_id, row.events, row.malformed, row.updated_at) if row else Watermark()
+
+    def seen_ids(self, source: str) -> set[int]:
+        """The event ids recorded inside the overlap behind the watermark (at most ``overlap`` of them)."""
+        with self.engine.connect() as connection:
+            query = sa.select(SEEN.c.event_id).where(SEEN.c.source == source)
+            return set(connection.execute(query).scalars())
+
+    def record_page(self, source: str, page: rules_of.Page, last_id: int, overlap: int, context: PageContext):
+        """One folded page, its event ids and the new watermark, in one transaction (all or nothing)."""
+        with self.transaction() as connection:
+            ids = self._upsert_items(connection, page.deltas, context)
+            _add_counts(
+                connection, DAYS, "day", [(ids[k], d.days) for k, d in page.deltas.items() if k in ids]
+            )
+            senders = [(ids[k], self._hashed(d.senders)) for k, d in page.deltas.items() if k in ids]
+            _add_counts(connection, SENDERS, "sender_hash", senders)
+            _advance(connection, source, page, last_id, overlap)
+
+    def _hashed(self, senders: dict[str, int]) -> dict[str, int]:
+        return {self.sender_hash(sender): n for sender, n in senders.items()}
+
+    def _upsert_items(self, connection, deltas: dict, context: PageContext) -> dict[str, int]:
+        existing = _existing_items(connection, list(deltas))
+        inserts, updates = [], []
+        for key, delta in deltas.items():
+            values = rules_of.merged(
+                existing.get(key), delta, context.rules, key in context.known_keys, context.versions
+            )
+            if values is None:
+                continue
+            values = {k: json.dumps(v) if k in _JSON_COLUMNS else v for k, v in values.items()}
+            if key in existing:
+                updates.append({**values, "item_id": existing[key]["id"]})
+            else:
+                inserts.append(values)
+        if inserts:  # every new item has a parse: one column set, one executemany
+            connection.execute(ITEMS.insert(), inserts)
+        _update_items(connection, updates)
+        found = _existing_items(connection, list(deltas))
+        return {key: row["id"] for key, row in found.items()}
+
+    def item_count(self) -> int:
+        with self.engine.connect() as connection:
+            return connection.execute(sa.select(sa.func.count()).select_from(ITEMS)).scalar_one()
+
+    def to_reparse(self, production_model_id: str, limit: int) -> list[Item]:
+        """Open items answered by another model than production and not yet parsed by this production."""
+        served_by_other = sa.or_(ITEMS.c.model_id.is_(None), ITEMS.c.model_id != production_model_id)
+        not_parsed = sa.or_(
+            ITEMS.c.production_model_id.is_(None), ITEMS.c.production_model_id != production_model_id
+        )
+        query = (
+            sa.select(ITEMS)
+            .where(ITEMS.c.state.in_(OPEN_STATES), served_by_other, not_parsed)
+            .order_by(ITEMS.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            return [_item(row) for row in connection.execute(query)]
+
+    def set_production_parses(self, production_model_id: str, parsed: list[tuple[Item, str | None]], rules):
+        """Record today's production intent per item; a disagreement with the served intent becomes a reason."""
+        rows = []
+        for item, intent in parsed:
+            reasons = set(item.reasons)
+            if rules_of.disagreement(item.intent, intent):
+                reasons.add(rules_of.OUTDATED_DISAGREES)
+            reasons = sorted(reasons)
+            rows.append(
+                {
+                    "item_id": item.id,
+                    "production_intent": intent,
+                    "production_model_id": production_model_id,
+                    "reasons": json.dumps(reasons),
+                    "score": rules_of.score(reasons, item.count),
+                    "state": rules_of.open_state(reasons),
+                }
+            )
+        if rows:
+            with self.transaction() as connection:
+                _update_items(connection, rows)
+
+    def set_model_version(self, model_id: str, version: str) -> None:
+        """Items answered by the model ``model_id`` were answered by this registered version."""
+        with self.transaction() as connection:
+            connection.execute(
+                ITEMS.update().where(ITEMS.c.model_id == model_id).values(model_version=version)
+            )
 
     # --- state changes -------------------------------------------------------------------------------------
     def mark_pushed(self, item_ids: Sequence[int], task_ids: Sequence[str | int]) -> None:
@@ -379,6 +484,98 @@ class InboxStore:
                 )
             connection.execute(SENDERS.delete().where(SENDERS.c.sender_hash == digest))
         return Forgotten(len(own), tasks, annotations, len(shared), files)
+
+
+@dataclass(frozen=True)
+class PageContext:
+    """What ``record_page`` needs besides the page: the rules, the training data's keys, known versions."""
+
+    rules: rules_of.Rules
+    known_keys: frozenset[str] = frozenset()
+    versions: dict = field(default_factory=dict)  # model_id -> registered version
+
+
+_ITEM_STATE_COLUMNS = ("id", "count", "first_seen", "last_seen", "channels", "reasons", "state")
+_CHUNK = 500  # keys per IN (...) list
+
+
+def _existing_items(connection, keys: list[str]) -> dict[str, dict]:
+    found = {}
+    columns = [ITEMS.c.key, *(ITEMS.c[name] for name in _ITEM_STATE_COLUMNS)]
+    for start in range(0, len(keys), _CHUNK):
+        query = sa.select(*columns).where(ITEMS.c.key.in_(keys[start : start + _CHUNK]))
+        for row in connection.execute(query):
+            values = dict(row._mapping)
+            values["channels"], values["reasons"] = (
+                json.loads(values["channels"]),
+                json.loads(values["reasons"]),
+            )
+            found[values.pop("key")] = values
+    return found
+
+
+def _update_items(connection, updates: list[dict]) -> None:
+    by_columns: dict[tuple, list[dict]] = {}
+    for values in updates:
+        by_columns.setdefault(tuple(sorted(values)), []).append(values)
+    for columns, rows in by_columns.items():
+        statement = (
+            ITEMS.update()
+            .where(ITEMS.c.id == sa.bindparam("item_id"))
+            .values({name: sa.bindparam(name) for name in columns if name != "item_id"})
+        )
+        connection.execute(statement, rows)
+
+
+def _add_counts(connection, table: sa.Table, column: str, counts: list[tuple[int, dict]]) -> None:
+    """Add per-item counts (by day, by sender hash): new pairs inserted, known ones incremented."""
+    pairs = [(item_id, name, n) for item_id, by_name in counts for name, n in by_name.items()]
+    if not pairs:
+        return
+    item_ids = sorted({item_id for item_id, _, _ in pairs})
+    known = set()
+    for start in range(0, len(item_ids), _CHUNK):
+        query = sa.select(table.c.item_id, table.c[column]).where(
+            table.c.item_id.in_(item_ids[start : start + _CHUNK])
+        )
+        known.update((row[0], row[1]) for row in connection.execute(query))
+    new = [{"item_id": i, column: name, "count": n} for i, name, n in pairs if (i, name) not in known]
+    old = [{"b_item": i, "b_name": name, "n": n} for i, name, n in pairs if (i, name) in known]
+    if new:
+        connection.execute(table.insert(), new)
+    if old:
+        statement = (
+            table.update()
+            .where(table.c.item_id == sa.bindparam("b_item"), table.c[column] == sa.bindparam("b_name"))
+            .values(count=table.c.count + sa.bindparam("n"))
+        )
+        connection.execute(statement, old)
+
+
+def _advance(connection, source: str, page: rules_of.Page, last_id: int, overlap: int) -> None:
+    """Move the watermark and keep the ids inside the overlap behind it (for de-duplication)."""
+    floor = last_id - overlap
+    totals = {"events": page.messages, "malformed": page.malformed}
+    known = connection.execute(sa.select(WATERMARKS).where(WATERMARKS.c.source == source)).first()
+    if known is None:
+        connection.execute(
+            WATERMARKS.insert().values(source=source, last_id=last_id, updated_at=time.time(), **totals)
+        )
+    else:
+        connection.execute(
+            WATERMARKS.update()
+            .where(WATERMARKS.c.source == source)
+            .values(
+                last_id=max(last_id, known.last_id),
+                events=WATERMARKS.c.events + page.messages,
+                malformed=WATERMARKS.c.malformed + page.malformed,
+                updated_at=time.time(),
+            )
+        )
+    recent = [{"source": source, "event_id": i} for i in page.event_ids if i > floor]
+    if recent:
+        connection.execute(SEEN.insert(), recent)
+    connection.execute(SEEN.delete().where(SEEN.c.source == source, SEEN.c.event_id <= floor))
 
 
 def _engine(url: str) -> sa.engine.Engine:

@@ -1,23 +1,124 @@
-"""The inbox's steps in order: collect live messages from Rasa's tracker store, re-parse with production,
-report counts, forget a sender. The rules are in decide/inbox.py and decide/masking.py; the databases are
-reached through live/ (tracker-store reader, inbox store)."""
+"""The inbox's steps in order: collect live messages from Rasa's tracker store into the inbox, parse the
+outdated ones with today's production model, report counts, forget a sender.
+
+The rules are pure (decide/inbox.py, decide/masking.py); the databases are reached through live/ (the
+tracker-store reader, the inbox store); the production model through tracking/ and rasa/.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from nlu_mlflow.live.inbox_store import OPEN_STATES, Forgotten, InboxStore, default_url
+from nlu_mlflow.decide import inbox as rules_of
+from nlu_mlflow.live.inbox_store import OPEN_STATES, Forgotten, InboxStore, PageContext, default_url
+from nlu_mlflow.live.tracker_store import TrackerReader, source_id
+
+logger = logging.getLogger(__name__)
 
 INBOX_URL_ENV = "NLU_MLFLOW_INBOX_URL"
+PAGE_SIZE = 2000
+OVERLAP = 1000  # event ids re-read behind the watermark (ids committed out of order by several Rasa workers)
+REPARSE_BATCH = 256
 
 
 def open_inbox(inbox_url: str | None = None, tracking_uri: str | None = None) -> InboxStore:
     """The inbox at ``inbox_url``, else ``$NLU_MLFLOW_INBOX_URL``, else inbox.db beside the MLflow store."""
     tracking = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     return InboxStore(inbox_url or os.environ.get(INBOX_URL_ENV) or default_url(tracking, Path.cwd()))
+
+
+@dataclass(frozen=True)
+class Production:
+    """Today's production model: its registered version, Rasa's model_id, and a batched parser."""
+
+    version: str
+    model_id: str | None
+    parse: Callable[[Sequence[str]], list[dict]]
+
+
+@dataclass(frozen=True)
+class Collected:
+    """What one ``collect`` did: events read (user messages), malformed ones skipped, items added."""
+
+    events: int
+    malformed: int
+    new_items: int
+    pages: int
+    last_id: int
+    seconds: float
+    reparsed: int = 0
+    disagreements: int = 0
+
+    def line(self) -> str:
+        return (
+            f"collected {self.events} message(s) in {self.pages} page(s), {self.new_items} new item(s), "
+            f"{self.malformed} malformed event(s) skipped; production parsed {self.reparsed} outdated item(s), "
+            f"{self.disagreements} disagree; watermark at event {self.last_id}"
+        )
+
+
+def collect(
+    store: InboxStore,
+    tracker_url: str,
+    rules: rules_of.Rules,
+    known_keys: frozenset[str] = frozenset(),
+    page_size: int = PAGE_SIZE,
+    overlap: int = OVERLAP,
+) -> Collected:
+    """Read the tracker store's new user messages into the inbox, page by page; each page and the watermark
+    after it are committed together, so a crash leaves the watermark at the last page recorded."""
+    started, before = time.perf_counter(), store.item_count()
+    reader = TrackerReader(tracker_url)
+    try:
+        reader.check()
+        source = source_id(tracker_url)
+        mark = store.watermark(source)
+        totals = _read_pages(
+            store, reader, source, mark.last_id, rules, PageContext(rules, known_keys), page_size, overlap
+        )
+    finally:
+        reader.dispose()
+    events, malformed, pages = totals
+    return Collected(
+        events, malformed, store.item_count() - before, pages, store.watermark(source).last_id,
+        time.perf_counter() - started,
+    )  # fmt: skip
+
+
+def _read_pages(store, reader, source, last_id, rules, context, page_size, overlap) -> tuple[int, int, int]:
+    seen = store.seen_ids(source)
+    folder = rules_of.Folder(rules)
+    events = malformed = pages = 0
+    for rows in reader.pages(max(last_id - overlap, 0), page_size, rules.fallback_actions):
+        page = folder.fold(row for row in rows if row[0] not in seen)
+        last_id = max(last_id, rows[-1][0])
+        store.record_page(source, page, last_id, overlap, context)
+        seen = {i for i in seen.union(page.event_ids) if i > last_id - overlap}
+        events, malformed, pages = events + page.messages, malformed + page.malformed, pages + 1
+    return events, malformed, pages
+
+
+def reparse(store: InboxStore, production: Production, rules: rules_of.Rules) -> tuple[int, int]:
+    """Parse the open items an older model answered with today's production, in batches; a different
+    intent makes the item ``outdated_disagrees``. Returns (items parsed, disagreements)."""
+    if production.model_id is None:
+        return 0, 0
+    if production.version:
+        store.set_model_version(production.model_id, production.version)
+    parsed = disagree = 0
+    while batch := store.to_reparse(production.model_id, REPARSE_BATCH):
+        parses = production.parse([item.text for item in batch])
+        intents = [(p.get("intent") or {}).get("name") for p in parses]
+        store.set_production_parses(production.model_id, list(zip(batch, intents, strict=True)), rules)
+        parsed += len(batch)
+        disagree += sum(rules_of.disagreement(i.intent, x) for i, x in zip(batch, intents, strict=True))
+    return parsed, disagree
 
 
 @dataclass(frozen=True)
