@@ -11,16 +11,21 @@ from __future__ import annotations
 import contextlib
 import datetime
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from nlu_mlflow.cli import logs
 from nlu_mlflow.errors import InputError
-from nlu_mlflow.workflow import inbox
+from nlu_mlflow.live.tracker_store import NotRasaStore, TrackerStoreError
+from nlu_mlflow.tracking.errors import TrackingError
+from nlu_mlflow.workflow import inbox, inbox_settings
 
 EXIT_INPUT_ERROR = 2
+EXIT_NOT_RASA = 65  # EX_DATAERR: the database answers but is not Rasa's tracker store
 EXIT_UNREACHABLE = 69  # EX_UNAVAILABLE: the tracker store (or another service) does not answer
+TRACKER_STORE_ENV = "NLU_MLFLOW_TRACKER_STORE"
 
 inbox_app = typer.Typer(
     add_completion=False,
@@ -58,17 +63,79 @@ def fail(error: Exception | str, code: int = EXIT_INPUT_ERROR) -> typer.Exit:
 
 @contextlib.contextmanager
 def known_errors() -> Iterator[None]:
-    """Bad input as one sentence and exit 2 (commands add their own services' errors)."""
+    """Bad input as one sentence and exit 2, a tracker store that is not Rasa's 65, one that does not
+    answer 69, the tracking server 1."""
     try:
         yield
     except InputError as error:
         raise fail(error) from None
+    except NotRasaStore as error:
+        raise fail(error, EXIT_NOT_RASA) from None
+    except TrackerStoreError as error:
+        raise fail(error, EXIT_UNREACHABLE) from None
+    except TrackingError as error:
+        raise fail(f"{error}; the messages collected so far are kept in the inbox", 1) from None
 
 
 def open_store(inbox_url: str | None, tracking_uri: str | None = None):
     """The inbox store for a command (annotation commands use this too)."""
     with known_errors():
         return inbox.open_inbox(inbox_url, tracking_uri)
+
+
+@inbox_app.command()
+def collect(
+    tracker_store: Annotated[
+        str | None,
+        typer.Option(
+            envvar=TRACKER_STORE_ENV,
+            help="Rasa's SQL tracker store (SQLAlchemy URL; may hold a password: "
+            "prefer the environment variable).",
+        ),
+    ] = None,
+    endpoints: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="Or the project's endpoints.yml (`tracker_store:`)."),
+    ] = None,
+    workflow_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--workflow", exists=True, dir_okay=False, help="Workflow YAML with an `inbox:` section."
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(exists=True, help="Training data: live texts already there are not queued.")
+    ] = None,
+    no_mask: Annotated[
+        bool, typer.Option("--no-mask", help="Keep e-mails, phone and card numbers (explicit opt-out).")
+    ] = False,
+    sensitive_entity: Annotated[
+        list[str] | None, typer.Option(help="An entity whose values are masked (repeat the option).")
+    ] = None,
+    margin: Annotated[
+        float | None, typer.Option(help="Queue messages whose top two intents are closer.")
+    ] = None,
+    no_production: Annotated[
+        bool,
+        typer.Option("--no-production", help="Do not parse outdated messages with the production model."),
+    ] = False,
+    model_name: Annotated[
+        str | None, typer.Option(help="Registered model whose production version parses.")
+    ] = None,
+    inbox_url: InboxUrl = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Read new user messages from Rasa's tracker store into the inbox (masked), with the reasons to look."""
+    logs.setup(False)
+    overrides = {
+        "tracker_store": tracker_store, "endpoints": endpoints, "data": data, "inbox_url": inbox_url,
+        "mask": False if no_mask else None, "sensitive_entities": sensitive_entity or None, "margin": margin,
+        "model_name": model_name,
+    }  # fmt: skip
+    with known_errors():
+        settings = inbox_settings.read(workflow_file, overrides)
+        done = inbox.run_collect(settings, tracking_uri, not no_production)
+    logs.echo(done.line())
 
 
 @inbox_app.command()

@@ -3,7 +3,8 @@
 A page of tracker-store events (user messages, and the fallback actions that answered them) is folded into one
 ``ItemDelta`` per unique masked text; ``merge`` adds a delta to what the inbox already holds. Reasons:
 
-- ``fallback``: the assistant fell back (the ``nlu_fallback`` intent, or a fallback action answered the message);
+- ``fallback``: the assistant fell back (the ``nlu_fallback`` intent, or a fallback action answered the
+  message);
 - ``low_margin``: the top two intents were closer than the margin;
 - ``outdated_disagrees``: the model that answered is no longer production and today's production parses the
   text to another intent (set after the production parse, ``disagreement``);

@@ -295,7 +295,7 @@ class InboxStore:
             row = connection.execute(query).first()
         return _item(row) if row is not None else None
 
-    # --- collecting ------------------------------------------------------------------------------------------
+    # --- collecting ---
     def watermark(self, source: str) -> Watermark:
         with self.engine.connect() as connection:
             row = connection.execute(sa.select(WATERMARKS).where(WATERMARKS.c.source == source)).first()
@@ -361,7 +361,7 @@ class InboxStore:
             return [_item(row) for row in connection.execute(query)]
 
     def set_production_parses(self, production_model_id: str, parsed: list[tuple[Item, str | None]], rules):
-        """Record today's production intent per item; a disagreement with the served intent becomes a reason."""
+        """Record today's production intent per item; disagreeing with the served intent is a reason."""
         rows = []
         for item, intent in parsed:
             reasons = set(item.reasons)

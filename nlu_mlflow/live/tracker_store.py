@@ -53,7 +53,7 @@ class TrackerReader:
         self.table = sa.table(TABLE, *(sa.column(name) for name in COLUMNS))
 
     def check(self) -> None:
-        """Raises ``TrackerStoreError`` when the store cannot be reached, ``NotRasaStore`` when it is not Rasa's."""
+        """``TrackerStoreError`` when the store cannot be reached, ``NotRasaStore`` when it is not Rasa's."""
         try:
             inspector = sa.inspect(self.engine)
             found = (
@@ -78,7 +78,7 @@ class TrackerReader:
             )
 
     def pages(self, after_id: int, page_size: int, actions: Iterable[str] = ()) -> Iterator[list[tuple]]:
-        """Pages of (id, sender_id, type_name, timestamp, action_name, data) with id > ``after_id``, in id order."""
+        """Pages of (id, sender_id, type_name, timestamp, action_name, data), id > ``after_id``, by id."""
         t = self.table.c
         wanted = t.type_name == "user"
         if actions:

@@ -7,8 +7,10 @@ tracker-store reader, the inbox store); the production model through tracking/ a
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -16,8 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nlu_mlflow.decide import inbox as rules_of
+from nlu_mlflow.errors import InputError
 from nlu_mlflow.live.inbox_store import OPEN_STATES, Forgotten, InboxStore, PageContext, default_url
 from nlu_mlflow.live.tracker_store import TrackerReader, source_id
+from nlu_mlflow.workflow.inbox_settings import InboxSettings
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +62,48 @@ class Collected:
     def line(self) -> str:
         return (
             f"collected {self.events} message(s) in {self.pages} page(s), {self.new_items} new item(s), "
-            f"{self.malformed} malformed event(s) skipped; production parsed {self.reparsed} outdated item(s), "
+            f"{self.malformed} malformed event(s) skipped; "
+            f"production parsed {self.reparsed} outdated item(s), "
             f"{self.disagreements} disagree; watermark at event {self.last_id}"
         )
+
+
+def tracker_url(settings: InboxSettings) -> str:
+    """The tracker store's URL: ``tracker_store``, else the ``endpoints`` file's section as Rasa reads it."""
+    if settings.tracker_store:
+        return settings.tracker_store
+    if settings.endpoints is None:
+        raise InputError(
+            "no tracker store given: pass --tracker-store URL or --endpoints endpoints.yml "
+            "(or set `inbox: {tracker_store: ...}` in the workflow file)."
+        )
+    from nlu_mlflow.rasa.endpoints import tracker_store_url
+
+    return tracker_store_url(settings.endpoints)
+
+
+def run_collect(settings: InboxSettings, tracking_uri: str | None, with_production: bool) -> Collected:
+    """``inbox collect``: read new messages into the inbox, then parse outdated items with production."""
+    url = tracker_url(settings)
+    store = open_inbox(settings.inbox_url, tracking_uri)
+    rules = settings.rules()
+    done = collect(store, url, rules, known_texts(settings.data), settings.page_size, settings.overlap)
+    if not with_production:
+        return done
+    from nlu_mlflow.tracking import runs
+
+    runs.open_store(
+        tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or runs.default_tracking_uri(Path.cwd())
+    )
+    with tempfile.TemporaryDirectory(prefix="nlu-mlflow-inbox-") as work:
+        found = production(settings.model_name, Path(work))
+        if found is None:
+            logger.info(
+                "no production version of %s yet: outdated messages not re-parsed", settings.model_name
+            )
+            return done
+        parsed, disagree = reparse(store, found, rules)
+    return dataclasses.replace(done, reparsed=parsed, disagreements=disagree)
 
 
 def collect(
@@ -102,6 +145,32 @@ def _read_pages(store, reader, source, last_id, rules, context, page_size, overl
         seen = {i for i in seen.union(page.event_ids) if i > last_id - overlap}
         events, malformed, pages = events + page.messages, malformed + page.malformed, pages + 1
     return events, malformed, pages
+
+
+def production(model_name: str, work: Path) -> Production | None:
+    """Today's production model of ``model_name`` (alias production), loaded for parsing; None if none."""
+    from nlu_mlflow.rasa import fast_load, inference
+    from nlu_mlflow.rasa.archive import archive_model_id
+    from nlu_mlflow.tracking import models, registry
+
+    version = registry.alias_holder(model_name)
+    if version is None:
+        return None
+    archive = models.archive_path(version.uri, work)
+    processor = fast_load.load_processor(archive)
+    return Production(
+        version.version, archive_model_id(archive), lambda texts: inference.parse_texts(processor, texts)
+    )
+
+
+def known_texts(data: Path | None) -> frozenset[str]:
+    """The training data's texts, normalised as inbox keys (such live messages are not queued)."""
+    if data is None:
+        return frozenset()
+    from nlu_mlflow.rasa.data import load_nlu
+
+    examples = load_nlu(data, project=data.is_dir()).examples
+    return frozenset(rules_of.normalise(m.get("text")) for m in examples if m.get("text"))
 
 
 def reparse(store: InboxStore, production: Production, rules: rules_of.Rules) -> tuple[int, int]:

@@ -68,6 +68,12 @@ def insert_events(engine: sa.engine.Engine, sender: str, events: Sequence[dict |
                 "data": json.dumps(event),
             }
         )
-    table = sa.table("events", *(sa.column(c) for c in ("sender_id", "type_name", "timestamp", "intent_name", "action_name", "data")))
+    table = sa.table(
+        "events",
+        *(
+            sa.column(c)
+            for c in ("sender_id", "type_name", "timestamp", "intent_name", "action_name", "data")
+        ),
+    )
     with engine.begin() as connection:
         connection.execute(table.insert(), rows)

@@ -3,6 +3,7 @@ end-to-end tests use a real `rasa run`, and PostgreSQL)."""
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from nlu_mlflow.decide import inbox as rules_of
@@ -76,7 +77,9 @@ def test_ids_committed_late_behind_the_watermark_are_read_once(tmp_path):
     with tracker.begin() as connection:  # the late commit: id 2 appears below the watermark (3)
         event = user_event("message late", "greet", [("greet", 0.9)])
         connection.execute(
-            sa.text("INSERT INTO events (id, sender_id, type_name, timestamp, data) VALUES (2, 'b', 'user', 1, :d)"),
+            sa.text(
+                "INSERT INTO events (id, sender_id, type_name, timestamp, data) VALUES (2, 'b', 'user', 1, :d)"
+            ),
             {"d": __import__("json").dumps(event)},
         )
     assert inbox.collect(store, url, RULES).events == 1
@@ -87,7 +90,9 @@ def test_ids_committed_late_behind_the_watermark_are_read_once(tmp_path):
 def test_texts_in_the_training_data_are_skipped_and_annotated_ones_not_queued_again(tmp_path):
     url, tracker, store = _stores(tmp_path)
     fallback = [("nlu_fallback", 0.3), ("greet", 0.28)]
-    insert_events(tracker, "a", [user_event("hi", "nlu_fallback", fallback), user_event("yo", "nlu_fallback", fallback)])
+    insert_events(
+        tracker, "a", [user_event("hi", "nlu_fallback", fallback), user_event("yo", "nlu_fallback", fallback)]
+    )
     inbox.collect(store, url, RULES, known_keys=frozenset({"hi"}))
     states = {i.key: i.state for i in store.items()}
     assert states == {"hi": s.SKIPPED, "yo": s.QUEUED}
@@ -99,7 +104,9 @@ def test_texts_in_the_training_data_are_skipped_and_annotated_ones_not_queued_ag
     assert store.ranked(10) == []
 
 
-def test_a_crash_leaves_the_watermark_at_the_last_page_recorded_and_nothing_counted_twice(tmp_path, monkeypatch):
+def test_a_crash_leaves_the_watermark_at_the_last_page_recorded_and_nothing_counted_twice(
+    tmp_path, monkeypatch
+):
     url, tracker, store = _stores(tmp_path)
     insert_events(tracker, "a", [user_event(f"text {n}", "greet", [("greet", 0.9)]) for n in range(5)])
     real, calls = s._advance, []
@@ -111,10 +118,8 @@ def test_a_crash_leaves_the_watermark_at_the_last_page_recorded_and_nothing_coun
         return real(connection, *args)
 
     monkeypatch.setattr(s, "_advance", crash_on_the_second_page)
-    try:
+    with pytest.raises(RuntimeError, match="killed"):
         inbox.collect(store, url, RULES, page_size=2)
-    except RuntimeError:
-        pass
     assert store.watermark(inbox.source_id(url)).last_id == 2
     assert sorted(i.key for i in store.items()) == ["text 0", "text 1"]  # page 2's items rolled back too
     monkeypatch.setattr(s, "_advance", real)
