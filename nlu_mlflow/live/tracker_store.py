@@ -15,7 +15,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 TABLE = "events"
-COLUMNS = ("id", "sender_id", "type_name", "timestamp", "action_name", "data")
+COLUMNS = ("id", "sender_id", "type_name", "timestamp", "intent_name", "action_name", "data")  # Rasa's
+PAGE_COLUMNS = ("id", "sender_id", "type_name", "timestamp", "action_name", "data")  # what ``pages`` yields
 
 
 class TrackerStoreError(Exception):
@@ -90,7 +91,7 @@ class TrackerReader:
         wanted = t.type_name == "user"
         if actions:
             wanted = sa.or_(wanted, sa.and_(t.type_name == "action", t.action_name.in_(sorted(actions))))
-        columns = [getattr(t, name) for name in COLUMNS]
+        columns = [getattr(t, name) for name in PAGE_COLUMNS]
         last = after_id
         while True:
             query = sa.select(*columns).where(t.id > last, wanted).order_by(t.id).limit(page_size)
@@ -154,7 +155,8 @@ def conversation_signals(reader: TrackerReader, since: float, names: dict[str, I
         .where(t.timestamp >= since)
         .group_by(t.sender_id)
     )
-    return [dict(row._mapping) for row in _execute(reader, query)]
+    keys = ("sender_id", "last", "turns", "fallbacks", "handoffs", "restarts")
+    return [dict(zip(keys, row, strict=True)) for row in reader.read(query)]
 
 
 def user_turns_since(reader: TrackerReader, since: float, page_size: int = 2000) -> Iterator[tuple[str, str]]:
@@ -179,8 +181,4 @@ def events_of(reader: TrackerReader, sender_id: str) -> list[str]:
     """The event JSON of one conversation, in order (one conversation: one short read)."""
     t = reader.table.c
     query = sa.select(t.id, t.data).where(t.sender_id == sender_id).order_by(t.id)
-    return [data for _, data in _execute(reader, query)]
-
-
-def _execute(reader: TrackerReader, query) -> list[tuple]:
-    return reader.read(query)
+    return [data for _, data in reader.read(query)]

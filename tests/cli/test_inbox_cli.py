@@ -92,7 +92,7 @@ def test_a_database_that_is_not_rasas_exits_65(tmp_path):
     done = invoke(
         ["inbox", "collect", "--tracker-store", f"sqlite:///{events}", "--no-production", *_inbox(tmp_path)]
     )
-    assert done.exit_code == 65 and "lacks action_name, data, sender_id" in done.output
+    assert done.exit_code == 65 and "lacks action_name, data, intent_name, sender_id" in done.output
 
 
 def test_a_bad_inbox_section_names_the_file_and_field(tmp_path, tracker):
@@ -102,3 +102,58 @@ def test_a_bad_inbox_section_names_the_file_and_field(tmp_path, tracker):
         ["inbox", "collect", "--workflow", str(workflow), "--tracker-store", tracker, *_inbox(tmp_path)]
     )
     assert done.exit_code == 2 and f"{workflow}: inbox.margin" in done.output
+
+
+def test_conversations_lists_the_ones_that_went_wrong_newest_first(tmp_path):
+    url = f"sqlite:///{tmp_path / 'rasa.db'}"
+    engine = create_events_table(url)
+    now = __import__("time").time()
+    fine = [("greet", 0.95), ("bye", 0.01)]
+    insert_events(engine, "happy", [user_event("hi", "greet", fine, timestamp=now - 60)])
+    insert_events(engine, "lost", [
+        user_event("weather?", "greet", [("greet", 0.3)], timestamp=now - 300),
+        action_event("action_default_fallback", timestamp=now - 299),
+    ])  # fmt: skip
+    insert_events(engine, "angry", [
+        user_event("human please", "human_handoff", fine, timestamp=now - 120),
+        action_event("utter_handoff", timestamp=now - 119),
+    ])  # fmt: skip
+    insert_events(engine, "old", [action_event("action_default_fallback", timestamp=now - 30 * 86400)])
+    done = invoke(["inbox", "conversations", "--tracker-store", url])
+    assert done.exit_code == 0, done.output
+    lines = done.output.strip().splitlines()
+    assert [line.split()[3] for line in lines] == ["angry", "lost"]
+    assert "handoff x2" in lines[0] and "fallback x1, low_confidence x1" in lines[1]
+
+
+def test_a_conversation_becomes_a_masked_test_story_rasa_reads(tmp_path):
+    from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
+
+    url = f"sqlite:///{tmp_path / 'rasa.db'}"
+    insert_events(create_events_table(url), "+4915112345678", [
+        user_event("hi", "greet", [("greet", 0.9)]),
+        {"event": "bot", "text": "Hi! What can I get you?", "timestamp": 1.0, "data": {}},
+        user_event("mail it to anna@example.org", "inform", [("inform", 0.4)]),
+        action_event("action_default_fallback"),
+    ])  # fmt: skip
+    out = tmp_path / "tests" / "test_live.yml"
+    args = ["inbox", "conversation", "+4915112345678", "--to-test-story", str(out), "--tracker-store", url]
+    done = invoke([*args, *_inbox(tmp_path)])
+    assert done.exit_code == 0, done.output
+    text = out.read_text()
+    assert "mail it to [EMAIL]" in text and "anna@example.org" not in text and "4915112345678" not in text
+    [story] = YAMLStoryReader().read_from_file(out)
+    assert story.block_name.startswith("live conversation ")
+    missing = invoke(
+        [
+            "inbox",
+            "conversation",
+            "nobody",
+            "--to-test-story",
+            str(tmp_path / "x.yml"),
+            "--tracker-store",
+            url,
+        ]
+    )
+    assert missing.exit_code == 2 and "no conversation 'nobody'" in missing.output
+    assert not (tmp_path / "x.yml").exists()
