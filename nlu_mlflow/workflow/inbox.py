@@ -29,7 +29,7 @@ from nlu_mlflow.workflow.inbox_settings import InboxSettings
 logger = logging.getLogger(__name__)
 
 INBOX_URL_ENV = "NLU_MLFLOW_INBOX_URL"
-PAGE_SIZE = 2000
+PAGE_SIZE = 5000
 OVERLAP = 1000  # event ids re-read behind the watermark (ids committed out of order by several Rasa workers)
 REPARSE_BATCH = 256
 
@@ -144,8 +144,8 @@ def _read_pages(store, reader, source, last_id, rules, context, page_size, overl
     for rows in reader.pages(max(last_id - overlap, 0), page_size, rules.fallback_actions):
         page = folder.fold(row for row in rows if row[0] not in seen)
         last_id = max(last_id, rows[-1][0])
-        store.record_page(source, page, last_id, overlap, context)
         seen = {i for i in seen.union(page.event_ids) if i > last_id - overlap}
+        store.record_page(source, page, last_id, seen, context)
         events, malformed, pages = events + page.messages, malformed + page.malformed, pages + 1
     return events, malformed, pages
 

@@ -29,7 +29,7 @@ class InboxSettings(pydantic.BaseModel):
     frequent: pydantic.conint(ge=1) = 5
     fallback_intents: list[str] = ["nlu_fallback"]
     fallback_actions: list[str] = ["action_default_fallback", "action_two_stage_fallback"]
-    page_size: pydantic.conint(ge=1, le=100_000) = 2000
+    page_size: pydantic.conint(ge=1, le=100_000) = 5000
     overlap: pydantic.conint(ge=0) = 1000
 
     class Config:
