@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime
 import json
 import math
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -63,8 +62,8 @@ class ItemDelta:
         None  # (event, parse_data, masked entities) of the latest message, until ``fold`` ends
     )
     reasons: set[str] = field(default_factory=set)
-    days: Counter = field(default_factory=Counter)
-    senders: Counter = field(default_factory=Counter)
+    days: dict[str, int] = field(default_factory=dict)
+    senders: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -126,8 +125,16 @@ class Folder:
             event, parse, model_id
         )
         when = float(timestamp if timestamp is not None else event.get("timestamp") or 0.0)
-        delta = page.deltas.get(key) or page.deltas.setdefault(key, ItemDelta(key, text))
-        _count(delta, when, sender, event.get("input_channel"), self._day(when))
+        delta = page.deltas.get(key)
+        if delta is None:
+            delta = page.deltas[key] = ItemDelta(key, text)
+        _count(
+            delta,
+            when,
+            sender,
+            event.get("input_channel"),
+            self._days.get(int(when // 86400)) or self._day(when),
+        )
         if when >= delta.parse_seen:
             delta.latest, delta.parse_seen = (event, parse, kept), when
         if found:
@@ -168,8 +175,9 @@ def _count(delta: ItemDelta, when: float, sender: str, channel: str | None, on_d
         delta.last_seen = when
     if channel:
         delta.channels.add(channel)
-    delta.days[on_day] += 1
-    delta.senders[sender] += 1
+    days, senders = delta.days, delta.senders
+    days[on_day] = days.get(on_day, 0) + 1
+    senders[sender] = senders.get(sender, 0) + 1
 
 
 def _served(event: dict, parse: dict, entities: tuple) -> dict:
@@ -240,7 +248,8 @@ def merged(existing: dict | None, delta: ItemDelta, rules: Rules, known: bool, v
 
     ``known``: the text is already in the training data (a new item is then skipped, not queued);
     ``versions``: model_id -> registered version, where known. None when there is nothing to record (a
-    fallback action for a message the inbox does not hold)."""
+    fallback action for a message the inbox does not hold). Of an existing item, only what changed: the
+    served parse is replaced only when another model answered (the same model parses a text the same way)."""
     if existing is None and delta.count == 0:
         return None
     base = existing or {
@@ -256,12 +265,16 @@ def merged(existing: dict | None, delta: ItemDelta, rules: Rules, known: bool, v
         "count": count,
         "first_seen": min(base["first_seen"], delta.first_seen),
         "last_seen": max(base["last_seen"], delta.last_seen),
-        "channels": sorted(set(base["channels"]) | delta.channels),
-        "reasons": item_reasons,
         "score": score(item_reasons, count),
         "state": _state(existing, item_reasons, known),
     }
-    if delta.parse is not None and delta.parse_seen >= base["last_seen"]:
+    channels = sorted(set(base["channels"]) | delta.channels)
+    if existing is None or channels != base["channels"]:
+        values["channels"] = channels
+    if existing is None or item_reasons != base["reasons"]:
+        values["reasons"] = item_reasons
+    newer = delta.parse is not None and delta.parse_seen >= base["last_seen"]
+    if newer and (existing is None or existing.get("model_id") != delta.parse["model_id"]):
         values.update(delta.parse, model_version=versions.get(delta.parse["model_id"]))
     if existing is None:
         values.update(key=delta.key, text=delta.text)

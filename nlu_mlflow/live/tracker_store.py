@@ -46,7 +46,8 @@ class TrackerReader:
     def __init__(self, url: str):
         self.url = url
         try:
-            self.engine = sa.create_engine(_read_only(url), future=True, pool_pre_ping=True)
+            pool = {"poolclass": sa.pool.QueuePool} if url.startswith("sqlite") else {"pool_pre_ping": True}
+            self.engine = sa.create_engine(_read_only(url), future=True, **pool)
         except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as error:
             raise TrackerStoreError(
                 f"tracker store {safe_url(url)}: not a usable database URL ({error}); "
