@@ -151,13 +151,17 @@ def measure_plain(url: str) -> dict:
     import sqlalchemy as sa
 
     engine = sa.create_engine(url, future=True)
-    started, count = time.perf_counter(), 0
+    started, cpu, count = time.perf_counter(), time.process_time(), 0
     with engine.connect() as connection:
         query = sa.text("SELECT id, data FROM events WHERE type_name = 'user' ORDER BY id")
         for _, data in connection.execution_options(yield_per=2000).execute(query):
             json.loads(data)
             count += 1
-    return {"events": count, "seconds": time.perf_counter() - started}
+    return {
+        "events": count,
+        "seconds": time.perf_counter() - started,
+        "cpu_seconds": time.process_time() - cpu,
+    }
 
 
 def measure_collect(url: str, inbox_url: str) -> dict:
@@ -167,12 +171,13 @@ def measure_collect(url: str, inbox_url: str) -> dict:
 
     os.environ.setdefault("NLU_MLFLOW_INBOX_SECRET", "bench-secret")
     store = InboxStore(inbox_url)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     done = inbox.collect(store, url, Rules())
     seconds = time.perf_counter() - started
     return {
         "events": done.events,
         "seconds": seconds,
+        "cpu_seconds": time.process_time() - cpu,
         "items": store.item_count(),
         "malformed": done.malformed,
     }
@@ -203,15 +208,23 @@ def measure_parse(inbox_url: str, work: Path) -> dict:
 
 
 def child(kind: str, *args: str) -> dict:
-    """One measurement in a fresh process: its result and its peak resident memory (MiB)."""
+    """One measurement in a fresh process: its result and its peak resident memory (MiB, ``peak_mib``)."""
     proc = subprocess.Popen(
         [sys.executable, __file__, "--measure", kind, *args], stdout=subprocess.PIPE, env={**os.environ}
     )
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    if status != 0:
-        raise RuntimeError(f"measurement {kind} failed with status {status}")
-    return {**json.loads(out.decode().strip().splitlines()[-1]), "peak_mib": usage.ru_maxrss / 1024}
+    out, _ = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"measurement {kind} failed with status {proc.returncode}")
+    return json.loads(out.decode().strip().splitlines()[-1])
+
+
+def peak_mib() -> float:
+    """This process's peak resident memory (VmHWM: per address space, so a fresh exec starts from zero;
+    ``ru_maxrss`` would carry the forking parent's size over)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def run_database(name: str, url: str, sizes: list[int], unique_share: float, work: Path) -> list[dict]:
@@ -283,7 +296,7 @@ def main() -> None:
     if args.measure:
         measured = {"plain": measure_plain, "collect": measure_collect}.get(args.measure)
         result = measured(*rest) if measured else measure_parse(rest[0], Path(rest[1]))
-        print(json.dumps(result))
+        print(json.dumps({**result, "peak_mib": peak_mib()}))
         return
     sizes = [5_000, 20_000] if args.quick else sorted(args.sizes)
     results = bench(sizes, args.unique_share, not args.no_postgres)

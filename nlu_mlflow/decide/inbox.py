@@ -88,9 +88,10 @@ class Folder:
         self._days: dict[int, str] = {}  # UTC day number -> "YYYY-MM-DD"
         self._seen: dict[tuple, tuple] = {}  # (raw text, model_id) -> (key, masked text, entities, reasons)
 
-    def fold(self, rows: Iterable[tuple]) -> Page:
-        """``rows``: (id, sender_id, type_name, timestamp, action_name, data) in id order."""
-        page = Page()
+    def fold(self, rows: Iterable[tuple], into: Page | None = None) -> Page:
+        """``rows``: (id, sender_id, type_name, timestamp, action_name, data) in id order, added to ``into``
+        (several pages read make one batch to record; ``finish`` it before recording)."""
+        page = into if into is not None else Page()
         self.before, self.recent = self.recent, {}
         if len(self._seen) > CACHE_SIZE:
             self._seen.clear()
@@ -103,9 +104,12 @@ class Folder:
                 self._user(page, sender, timestamp, data)
             except (ValueError, TypeError, KeyError, AttributeError):
                 page.malformed += 1
-        for (
-            delta
-        ) in page.deltas.values():  # the served parse is built once per text and page, not per message
+        return page
+
+    @staticmethod
+    def finish(page: Page) -> Page:
+        """The served parse of each text's latest message, built once per batch (not per message)."""
+        for delta in page.deltas.values():
             if delta.latest is not None:
                 delta.parse, delta.latest = _served(*delta.latest), None
         return page

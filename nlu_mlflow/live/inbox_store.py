@@ -512,7 +512,7 @@ def _existing_items(connection, keys: list[str]) -> dict[str, dict]:
     columns = [ITEMS.c.key, *(ITEMS.c[name] for name in _ITEM_STATE_COLUMNS)]
     for start in range(0, len(keys), _CHUNK):
         query = sa.select(*columns).where(ITEMS.c.key.in_(keys[start : start + _CHUNK]))
-        for row in connection.execute(query):
+        for row in connection.execute(query).all():
             values = dict(row._mapping)
             values["channels"], values["reasons"] = (
                 json.loads(values["channels"]),

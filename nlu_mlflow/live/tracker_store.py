@@ -105,7 +105,7 @@ class TrackerReader:
     def read(self, query) -> list[tuple]:
         try:
             with self.engine.connect() as connection:
-                return [tuple(row) for row in connection.execute(query)]
+                return connection.execute(query).all()  # fetchall: one driver call per page
         except sa.exc.SQLAlchemyError as error:
             raise TrackerStoreError(
                 f"tracker store {safe_url(self.url)}: reading events failed ({_first_line(error)}); "

@@ -32,6 +32,14 @@ INBOX_URL_ENV = "NLU_MLFLOW_INBOX_URL"
 PAGE_SIZE = 5000
 OVERLAP = 1000  # event ids re-read behind the watermark (ids committed out of order by several Rasa workers)
 REPARSE_BATCH = 256
+COMMIT_EVERY = 50_000  # messages (or distinct texts) per inbox transaction: bounds memory, amortises writes
+
+
+@dataclass(frozen=True)
+class Sizes:
+    page: int = 5000  # events per read
+    overlap: int = 1000
+    commit_every: int = COMMIT_EVERY
 
 
 def open_inbox(inbox_url: str | None = None, tracking_uri: str | None = None) -> InboxStore:
@@ -90,7 +98,8 @@ def run_collect(settings: InboxSettings, tracking_uri: str | None, with_producti
     url = tracker_url(settings)
     store = open_inbox(settings.inbox_url, tracking_uri)
     rules = settings.rules()
-    done = collect(store, url, rules, known_texts(settings.data), settings.page_size, settings.overlap)
+    sizes = (settings.page_size, settings.overlap, settings.commit_every)
+    done = collect(store, url, rules, known_texts(settings.data), *sizes)
     if not with_production:
         return done
     from nlu_mlflow.tracking import runs
@@ -116,18 +125,19 @@ def collect(
     known_keys: frozenset[str] = frozenset(),
     page_size: int = PAGE_SIZE,
     overlap: int = OVERLAP,
+    commit_every: int = COMMIT_EVERY,
 ) -> Collected:
-    """Read the tracker store's new user messages into the inbox, page by page; each page and the watermark
-    after it are committed together, so a crash leaves the watermark at the last page recorded."""
+    """Read the tracker store's new user messages into the inbox, page by page (short reads); every
+    ``commit_every`` messages the batch and the watermark after it are committed together, so a crash
+    leaves the watermark at the last batch recorded."""
     started, before = time.perf_counter(), store.item_count()
     reader = TrackerReader(tracker_url)
     try:
         reader.check()
         source = source_id(tracker_url)
         mark = store.watermark(source)
-        totals = _read_pages(
-            store, reader, source, mark.last_id, rules, PageContext(rules, known_keys), page_size, overlap
-        )
+        sizes = Sizes(page_size, overlap, commit_every)
+        totals = _read_pages(store, reader, source, mark.last_id, PageContext(rules, known_keys), sizes)
     finally:
         reader.dispose()
     events, malformed, pages = totals
@@ -137,16 +147,23 @@ def collect(
     )  # fmt: skip
 
 
-def _read_pages(store, reader, source, last_id, rules, context, page_size, overlap) -> tuple[int, int, int]:
+def _read_pages(store, reader, source, last_id, context, sizes: Sizes) -> tuple[int, int, int]:
+    """Fold pages into batches; record each batch with the watermark after it (one transaction)."""
     seen = store.seen_ids(source)
-    folder = rules_of.Folder(rules)
+    folder = rules_of.Folder(context.rules)
     events = malformed = pages = 0
-    for rows in reader.pages(max(last_id - overlap, 0), page_size, rules.fallback_actions):
-        page = folder.fold(row for row in rows if row[0] not in seen)
+    batch = None
+    for rows in reader.pages(max(last_id - sizes.overlap, 0), sizes.page, context.rules.fallback_actions):
+        batch = folder.fold((row for row in rows if row[0] not in seen), batch)
         last_id = max(last_id, rows[-1][0])
-        seen = {i for i in seen.union(page.event_ids) if i > last_id - overlap}
-        store.record_page(source, page, last_id, seen, context)
-        events, malformed, pages = events + page.messages, malformed + page.malformed, pages + 1
+        seen = {i for i in seen.union(batch.event_ids[-sizes.page :]) if i > last_id - sizes.overlap}
+        pages += 1
+        if batch.messages >= sizes.commit_every or len(batch.deltas) >= sizes.commit_every:
+            store.record_page(source, folder.finish(batch), last_id, seen, context)
+            events, malformed, batch = events + batch.messages, malformed + batch.malformed, None
+    if batch is not None:
+        store.record_page(source, folder.finish(batch), last_id, seen, context)
+        events, malformed = events + batch.messages, malformed + batch.malformed
     return events, malformed, pages
 
 
