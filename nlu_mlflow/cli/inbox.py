@@ -18,6 +18,7 @@ import typer
 
 from nlu_mlflow.cli import logs
 from nlu_mlflow.errors import InputError
+from nlu_mlflow.live.inbox_store import CollectConflict
 from nlu_mlflow.live.tracker_store import NotRasaStore, TrackerStoreError
 from nlu_mlflow.tracking.errors import TrackingError
 from nlu_mlflow.workflow import inbox, inbox_settings
@@ -25,6 +26,7 @@ from nlu_mlflow.workflow import inbox, inbox_settings
 EXIT_INPUT_ERROR = 2
 EXIT_NOT_RASA = 65  # EX_DATAERR: the database answers but is not Rasa's tracker store
 EXIT_UNREACHABLE = 69  # EX_UNAVAILABLE: the tracker store (or another service) does not answer
+EXIT_BUSY = 75  # EX_TEMPFAIL: another collect recorded meanwhile; try again later
 TRACKER_STORE_ENV = "NLU_MLFLOW_TRACKER_STORE"
 
 inbox_app = typer.Typer(
@@ -77,7 +79,7 @@ def fail(error: Exception | str, code: int = EXIT_INPUT_ERROR) -> typer.Exit:
 @contextlib.contextmanager
 def known_errors() -> Iterator[None]:
     """Bad input as one sentence and exit 2, a tracker store that is not Rasa's 65, one that does not
-    answer 69, the tracking server 1."""
+    answer 69, another collect recording meanwhile 75, the tracking server 1."""
     try:
         yield
     except InputError as error:
@@ -86,6 +88,8 @@ def known_errors() -> Iterator[None]:
         raise fail(error, EXIT_NOT_RASA) from None
     except TrackerStoreError as error:
         raise fail(error, EXIT_UNREACHABLE) from None
+    except CollectConflict as error:
+        raise fail(error, EXIT_BUSY) from None
     except TrackingError as error:
         raise fail(f"{error}; the messages collected so far are kept in the inbox", 1) from None
 

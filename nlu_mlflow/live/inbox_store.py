@@ -191,6 +191,17 @@ class Forgotten:
     written_files: list[str]  # training-data files already holding an erased item's text: edit them by hand
 
 
+class CollectConflict(Exception):
+    """Another collect moved this tracker store's watermark while this one read: nothing of this batch was
+    recorded (the other collect has it)."""
+
+
+_CONFLICT = (
+    "another `inbox collect` on this tracker store and inbox recorded events meanwhile; this one stopped "
+    "without recording its last batch: run it again later (or schedule one collector)"
+)
+
+
 @dataclass(frozen=True)
 class Watermark:
     """How far the inbox has read one tracker store: the last event id committed, and totals."""
@@ -312,18 +323,26 @@ class InboxStore:
             return set(json.loads(connection.execute(query).scalar() or "[]"))
 
     def record_page(
-        self, source: str, page: rules_of.Page, last_id: int, seen: set[int], context: PageContext
+        self, source: str, page: rules_of.Page, marks: tuple[int, int, set[int]], context: PageContext
     ):
-        """One folded page, the new watermark and the ids ``seen`` inside the overlap behind it, in one
-        transaction (all or nothing)."""
+        """One folded batch, the new watermark and the ids seen inside the overlap behind it, in one
+        transaction (all or nothing). ``marks``: (the watermark the batch was read from, the new one, the ids
+        seen). ``CollectConflict`` when the watermark moved meanwhile (another collect on this store)."""
+        since, last_id, seen = marks
+        try:
+            self._record(source, page, since, last_id, seen, context)
+        except sa.exc.IntegrityError:  # two first collects inserted the watermark row at once
+            raise CollectConflict(_CONFLICT) from None
+
+    def _record(self, source, page, since: int, last_id: int, seen: set[int], context: PageContext) -> None:
         with self.transaction() as connection:
+            _advance(connection, source, page, (since, last_id), seen)  # first: it takes the row's lock
             ids = self._upsert_items(connection, page.deltas, context)
             _add_counts(
                 connection, DAYS, "day", [(ids[k], d.days) for k, d in page.deltas.items() if k in ids]
             )
             senders = [(ids[k], self._hashed(d.senders)) for k, d in page.deltas.items() if k in ids]
             _add_counts(connection, SENDERS, "sender_hash", senders)
-            _advance(connection, source, page, last_id, seen)
 
     def _hashed(self, senders: dict[str, int]) -> dict[str, int]:
         if len(self._hashes) > 100_000:  # a cache for one collect, bounded
@@ -569,26 +588,31 @@ def _many(connection, statement, rows: list[dict]) -> None:
     connection.exec_driver_sql(compiled.string, [tuple(row[name] for name in order) for row in rows])
 
 
-def _advance(connection, source: str, page: rules_of.Page, last_id: int, seen: set[int]) -> None:
-    """Move the watermark and keep the ids inside the overlap behind it (for de-duplication)."""
+def _advance(connection, source: str, page: rules_of.Page, ids: tuple[int, int], seen: set[int]) -> None:
+    """Move the watermark from ``since`` to ``last_id`` and keep the ids inside the overlap behind it (for
+    de-duplication); only if it is still at ``since`` (optimistic: a concurrent collect wins, this one
+    stops)."""
+    since, last_id = ids
     totals = {"events": page.messages, "malformed": page.malformed, "seen": json.dumps(sorted(seen))}
-    known = connection.execute(sa.select(WATERMARKS).where(WATERMARKS.c.source == source)).first()
-    if known is None:
+    known = connection.execute(sa.select(WATERMARKS.c.last_id).where(WATERMARKS.c.source == source)).first()
+    if known is None and since == 0:
         connection.execute(
             WATERMARKS.insert().values(source=source, last_id=last_id, updated_at=time.time(), **totals)
         )
-    else:
-        connection.execute(
-            WATERMARKS.update()
-            .where(WATERMARKS.c.source == source)
-            .values(
-                last_id=max(last_id, known.last_id),
-                events=WATERMARKS.c.events + page.messages,
-                malformed=WATERMARKS.c.malformed + page.malformed,
-                updated_at=time.time(),
-                seen=totals["seen"],
-            )
+        return
+    moved = connection.execute(
+        WATERMARKS.update()
+        .where(WATERMARKS.c.source == source, WATERMARKS.c.last_id == since)
+        .values(
+            last_id=max(last_id, since),
+            events=WATERMARKS.c.events + page.messages,
+            malformed=WATERMARKS.c.malformed + page.malformed,
+            updated_at=time.time(),
+            seen=totals["seen"],
         )
+    )
+    if moved.rowcount != 1:
+        raise CollectConflict(_CONFLICT)
 
 
 def _engine(url: str) -> sa.engine.Engine:

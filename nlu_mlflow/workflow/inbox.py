@@ -152,17 +152,22 @@ def _read_pages(store, reader, source, last_id, context, sizes: Sizes) -> tuple[
     seen = store.seen_ids(source)
     folder = rules_of.Folder(context.rules)
     events = malformed = pages = 0
-    batch = None
+    batch, since = None, last_id
     for rows in reader.pages(max(last_id - sizes.overlap, 0), sizes.page, context.rules.fallback_actions):
         batch = folder.fold((row for row in rows if row[0] not in seen), batch)
         last_id = max(last_id, rows[-1][0])
         seen = {i for i in seen.union(batch.event_ids[-sizes.page :]) if i > last_id - sizes.overlap}
         pages += 1
         if batch.messages >= sizes.commit_every or len(batch.deltas) >= sizes.commit_every:
-            store.record_page(source, folder.finish(batch), last_id, seen, context)
-            events, malformed, batch = events + batch.messages, malformed + batch.malformed, None
+            store.record_page(source, folder.finish(batch), (since, last_id, seen), context)
+            events, malformed, batch, since = (
+                events + batch.messages,
+                malformed + batch.malformed,
+                None,
+                last_id,
+            )
     if batch is not None:
-        store.record_page(source, folder.finish(batch), last_id, seen, context)
+        store.record_page(source, folder.finish(batch), (since, last_id, seen), context)
         events, malformed = events + batch.messages, malformed + batch.malformed
     return events, malformed, pages
 

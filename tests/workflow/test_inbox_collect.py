@@ -138,3 +138,22 @@ def test_nightly_counts_are_none_without_an_inbox_and_hold_no_text(tmp_path):
     assert found.to_dict()["by_reason"] == {"fallback": 1, "low_margin": 1} and found.open == 1
     assert found.line() == "inbox: 1 to review (fallback 1, low_margin 1); 0 in annotation"
     assert "card" not in str(found.to_dict()) and "card" not in found.line()
+
+
+def test_a_concurrent_collect_stops_the_other_without_counting_twice(tmp_path, monkeypatch):
+    url, tracker, store = _stores(tmp_path)
+    insert_events(tracker, "a", [user_event(f"text {n}", "greet", [("greet", 0.9)]) for n in range(6)])
+    other = InboxStore(f"sqlite:///{tmp_path / 'inbox.db'}")  # a second collector on the same inbox
+    real, calls = store.record_page, []
+
+    def the_other_collects_first(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:
+            assert inbox.collect(other, url, RULES).events == 4  # it reads what this one has not recorded
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store, "record_page", the_other_collects_first)
+    with pytest.raises(s.CollectConflict, match="another `inbox collect`"):
+        inbox.collect(store, url, RULES, page_size=2, commit_every=1)
+    assert sorted(i.count for i in store.items()) == [1] * 6
+    assert store.watermark(inbox.source_id(url)).last_id == 6
