@@ -75,3 +75,6 @@ def rasa_api(logreg_model, tmp_path_factory):
     token = "rasa-token-" + secrets.token_hex(12)
     with servers.rasa_server(logreg_model.archive, token, home / "rasa.log") as api:
         yield api
+
+
+from .helpers.label_studio import label_studio  # noqa: E402, F401  (the session's Label Studio, started on first use)
