@@ -8,7 +8,7 @@
 # Credentials come from the environment, never from the command line (`ps` shows it to every user):
 #   LABEL_STUDIO_USERNAME     the first user's e-mail (created at the first start; later starts reset its password)
 #   LABEL_STUDIO_PASSWORD     its password (the web page's login)
-#   LABEL_STUDIO_USER_TOKEN   its API token, what `nlu-mlflow inbox` sends (LABEL_STUDIO_TOKEN on the client side);
+#   LABEL_STUDIO_USER_TOKEN   its API token, what `nlu-mlflow inbox` sends (LABEL_STUDIO_API_KEY on its side);
 #                             legacy tokens are switched on when the organization is created, at the first start
 # LABEL_STUDIO_BASE_DATA_DIR  where the SQLite database and uploads live (default: .labelstudio-data here)
 # LABEL_STUDIO_PORT           the port when --port is not given (default 8080; Label Studio takes the next free one
@@ -26,7 +26,7 @@ fail() { echo "labelstudio.sh: $*" >&2; exit 2; }
 [ -n "${LABEL_STUDIO_PASSWORD:-}" ] || fail "LABEL_STUDIO_PASSWORD is not set: give that user's password (at least 8 characters)."
 [ "${#LABEL_STUDIO_USER_TOKEN}" -ge 20 ] 2>/dev/null || fail "LABEL_STUDIO_USER_TOKEN is not set or shorter than \
 20 characters: generate one with \`python3 -c 'import secrets; print(secrets.token_hex(20))'\` and give the same \
-value to nlu-mlflow as LABEL_STUDIO_TOKEN."
+value to nlu-mlflow as LABEL_STUDIO_API_KEY."
 
 export LABEL_STUDIO_BASE_DATA_DIR="${LABEL_STUDIO_BASE_DATA_DIR:-$ROOT/.labelstudio-data}"
 export DJANGO_DB=sqlite
