@@ -23,7 +23,7 @@ from nlu_mlflow.decide import labeling
 from nlu_mlflow.decide.inbox import normalise
 from nlu_mlflow.errors import InputError
 from nlu_mlflow.live import annotated
-from nlu_mlflow.live.inbox_store import Annotation, InboxStore, Item
+from nlu_mlflow.live.inbox_store import OPEN_STATES, Annotation, InboxStore, Item
 from nlu_mlflow.live.label_studio import LabelStudio
 
 logger = logging.getLogger(__name__)
@@ -148,9 +148,14 @@ def served_parse(item: Item) -> dict:
 def _recover_pushed(store: InboxStore, client: LabelStudio, project_id: int) -> int:
     """Items already in the project but still open in the inbox (a push that stopped after Label Studio
     created the tasks) are recorded as pushed, so they are not sent twice."""
-    open_ids = {i.id for i in store.ranked(10**9)}
     found = {t["data"].get("item_id"): t["id"] for t in client.tasks(project_id)}
-    pairs = [(item_id, task_id) for item_id, task_id in found.items() if item_id in open_ids]
+    pairs = [
+        (item_id, task_id)
+        for item_id, task_id in found.items()
+        if item_id is not None
+        and (item := store.item(int(item_id))) is not None
+        and item.state in OPEN_STATES
+    ]
     if pairs:
         store.mark_pushed([p[0] for p in pairs], [p[1] for p in pairs])
     return len(pairs)
