@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import requests
 
+from nlu_mlflow.errors import InputError
+
 URL_ENV = "LABEL_STUDIO_URL"
 TOKEN_ENV = "LABEL_STUDIO_API_KEY"
 TIMEOUT_S = 60
@@ -46,11 +48,11 @@ class LabelStudio:
         self.url = (url or os.environ.get(URL_ENV) or "").rstrip("/")
         token = token or os.environ.get(TOKEN_ENV)
         if not self.url:
-            raise LabelStudioError(
+            raise InputError(
                 f"no Label Studio URL: set {URL_ENV} (e.g. http://127.0.0.1:8080) or pass --label-studio-url."
             )
         if not token:
-            raise LabelStudioError(
+            raise InputError(
                 f"no Label Studio API token: set {TOKEN_ENV} to the token of a Label Studio user "
                 f"(LABEL_STUDIO_USER_TOKEN of {START}, or the user's Account & Settings page)."
             )

@@ -16,6 +16,7 @@ from nlu_mlflow.live.inbox_store import InboxStore
 from nlu_mlflow.rasa.data import load_file
 from tests.helpers.cli import invoke
 from tests.helpers.inbox_items import add_item, pizza_copy
+from tests.helpers.servers import free_port
 
 pytestmark = pytest.mark.slow  # loads the Rasa project (domain, stories) on every command
 
@@ -158,3 +159,30 @@ def test_git_branch_commits_the_file_for_review(tmp_path, setup):
     assert run("status", "--porcelain") == "" and run("symbolic-ref", "--short", "HEAD").strip() == "main"
     [name] = run("ls-tree", "-r", "--name-only", "live-data", "data/nlu/annotated").split()
     assert "- intent: faq/payment" in run("show", f"live-data:{name}")
+
+
+def test_label_studio_down_or_a_refused_token_is_one_sentence_and_its_own_exit_status(tmp_path, setup):
+    project, url, store, _ = setup
+    down = {"LABEL_STUDIO_URL": f"http://127.0.0.1:{free_port()}", "LABEL_STUDIO_API_KEY": "k" * 40}
+    for command in (["push", "--served"], ["pull"]):
+        done = invoke(["inbox", *command, "--project", str(project), "--inbox", url], env=down)
+        assert done.exit_code == 69, done.output
+        assert "does not answer" in done.output and "start it (scripts/labelstudio.sh)" in done.output
+        assert "k" * 40 not in done.output
+    assert {i.state for i in store.items()} == {s.QUEUED}  # nothing marked pushed
+    missing = invoke(
+        ["inbox", "pull", "--project", str(project), "--inbox", url],
+        env={"LABEL_STUDIO_URL": down["LABEL_STUDIO_URL"], "LABEL_STUDIO_API_KEY": ""},
+    )
+    assert missing.exit_code == 2 and "set LABEL_STUDIO_API_KEY" in missing.output
+
+
+def test_forget_refuses_to_leave_a_senders_tasks_behind(tmp_path, setup):
+    project, url, store, (pay, _, _) = setup
+    store.mark_pushed([pay], [41])
+    done = invoke(
+        ["inbox", "forget", "user-1", "--inbox", url],
+        env={"LABEL_STUDIO_URL": "", "LABEL_STUDIO_API_KEY": ""},
+    )
+    assert done.exit_code != 0 and "set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY" in done.output
+    assert store.item(pay) is not None  # nothing erased
