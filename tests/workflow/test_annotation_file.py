@@ -13,7 +13,8 @@ import yaml
 
 from nlu_mlflow.live import inbox_store as s
 from nlu_mlflow.live.inbox_store import InboxStore
-from nlu_mlflow.rasa.data import load_file
+from nlu_mlflow.rasa.data import load_file, load_nlu
+from nlu_mlflow.workflow.inputs import live_part
 from tests.helpers.cli import invoke
 from tests.helpers.inbox_items import add_item, pizza_copy
 from tests.helpers.servers import free_port
@@ -75,6 +76,14 @@ def test_export_edit_import_writes_rasa_yaml_once(tmp_path, setup):
         again.exit_code == 0 and "0 new annotation(s)" in again.output and "no file written" in again.output
     )
     assert len(list(written.parent.glob("*.yml"))) == 1
+    live = live_part(
+        load_nlu(project / "data", project=True)
+    )  # what the next `nlu-mlflow run` logs as "live"
+    assert live.source.startswith("live traffic: 1 pull(s), 2 annotated message(s) in ")
+    assert sorted(live.to_frame()["text"]) == [
+        "can i pay with [EMAIL] points",
+        "two large margheritas for tonight",
+    ]
 
 
 def test_a_crash_after_writing_the_file_is_recovered_not_applied_twice(tmp_path, setup, monkeypatch):
