@@ -8,6 +8,7 @@ tracker-store reader, the inbox store); the production model through tracking/ a
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import tempfile
@@ -17,8 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from nlu_mlflow.decide import conversation_review as review
 from nlu_mlflow.decide import inbox as rules_of
 from nlu_mlflow.errors import InputError
+from nlu_mlflow.live import tracker_store
 from nlu_mlflow.live.inbox_store import OPEN_STATES, Forgotten, InboxStore, PageContext, default_url
 from nlu_mlflow.live.tracker_store import TrackerReader, source_id
 from nlu_mlflow.workflow.inbox_settings import InboxSettings
@@ -188,6 +191,55 @@ def reparse(store: InboxStore, production: Production, rules: rules_of.Rules) ->
         parsed += len(batch)
         disagree += sum(rules_of.disagreement(i.intent, x) for i, x in zip(batch, intents, strict=True))
     return parsed, disagree
+
+
+def conversations(settings: InboxSettings, days: float, limit: int) -> list[review.Conversation]:
+    """The conversations of the last ``days`` that went wrong, newest first (read-only, masked nothing:
+    only ids, times and counts leave the store)."""
+    reader = TrackerReader(tracker_url(settings))
+    try:
+        reader.check()
+        since = time.time() - days * 86400
+        names = {
+            "fallback_actions": settings.fallback_actions,
+            "handoff_actions": review.HANDOFF_ACTIONS,
+            "handoff_intents": review.HANDOFF_INTENTS,
+        }
+        signals = tracker_store.conversation_signals(reader, since, names)
+        low = review.low_confidence_turns(tracker_store.user_turns_since(reader, since))
+    finally:
+        reader.dispose()
+    return review.went_wrong(signals, low, limit)
+
+
+def conversation_story(
+    settings: InboxSettings, sender_id: str, out: Path, domain: Path | None, tracking_uri: str | None
+) -> Path:
+    """One conversation, masked, as a Rasa test story in ``out`` (written whole, or not at all). Its name is
+    the sender's keyed hash from the inbox, never the sender id."""
+    from nlu_mlflow.rasa.test_stories import test_story_yaml
+
+    reader = TrackerReader(tracker_url(settings))
+    try:
+        reader.check()
+        events = [json.loads(data) for data in tracker_store.events_of(reader, sender_id)]
+    except ValueError:
+        raise InputError(
+            f"conversation {sender_id}: an event is not JSON; the tracker store is damaged."
+        ) from None
+    finally:
+        reader.dispose()
+    if not events:
+        raise InputError(
+            f"no conversation {sender_id!r} in the tracker store; see `nlu-mlflow inbox conversations`."
+        )
+    name = "live conversation " + open_inbox(settings.inbox_url, tracking_uri).sender_hash(sender_id)[:12]
+    story = test_story_yaml(name, review.masked_events(events, settings.sensitive_entities), domain)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial")
+    partial.write_text(story, encoding="utf-8")
+    os.replace(partial, out)
+    return out
 
 
 @dataclass(frozen=True)
