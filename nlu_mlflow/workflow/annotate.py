@@ -252,8 +252,6 @@ def write_pending(store: InboxStore, where: Target, source: str, new: int = 0, s
             kept.append(a)
     for file, ids in duplicates.items():
         store.mark_written(ids, file)
-    for text in conflicts:
-        logger.warning("not written: %s; relabel one of them", text)
     path = _write(where, kept, source) if kept else None
     if path is not None:
         store.mark_written(
