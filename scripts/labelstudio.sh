@@ -24,7 +24,8 @@ fail() { echo "labelstudio.sh: $*" >&2; exit 2; }
 [ -x "$VENV/bin/label-studio" ] || fail "no Label Studio environment at $VENV: run \`make labelstudio-venv\` first."
 [ -n "${LABEL_STUDIO_USERNAME:-}" ] || fail "LABEL_STUDIO_USERNAME is not set: give the first user's e-mail, e.g. annotator@example.com."
 [ -n "${LABEL_STUDIO_PASSWORD:-}" ] || fail "LABEL_STUDIO_PASSWORD is not set: give that user's password (at least 8 characters)."
-[ "${#LABEL_STUDIO_USER_TOKEN}" -ge 20 ] 2>/dev/null || fail "LABEL_STUDIO_USER_TOKEN is not set or shorter than \
+token="${LABEL_STUDIO_USER_TOKEN:-}"
+[ "${#token}" -ge 20 ] || fail "LABEL_STUDIO_USER_TOKEN is not set or shorter than \
 20 characters: generate one with \`python3 -c 'import secrets; print(secrets.token_hex(20))'\` and give the same \
 value to nlu-mlflow as LABEL_STUDIO_API_KEY."
 

@@ -56,6 +56,7 @@ def test_missing_credentials_or_environment_are_refused_with_the_fix(tmp_path):
         ({"LABEL_STUDIO_USERNAME": None}, "LABEL_STUDIO_USERNAME is not set"),
         ({"LABEL_STUDIO_PASSWORD": None}, "LABEL_STUDIO_PASSWORD is not set"),
         ({"LABEL_STUDIO_USER_TOKEN": "short"}, "LABEL_STUDIO_USER_TOKEN is not set or shorter than 20"),
+        ({"LABEL_STUDIO_USER_TOKEN": None}, "LABEL_STUDIO_USER_TOKEN is not set or shorter than 20"),
         ({"LABEL_STUDIO_VENV": str(tmp_path / "none")}, "run `make labelstudio-venv` first"),
     ]:
         done = start(tmp_path, **env)
