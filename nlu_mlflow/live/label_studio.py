@@ -133,6 +133,13 @@ class LabelStudio:
             params={"exportType": "JSON", "download_all_tasks": "true"},
         )  # fmt: skip
 
+    def predictions(self, task_id: int) -> list[dict]:
+        """The pre-annotations of one task (the export names them by id only)."""
+        found = self._call(
+            "GET", "/api/predictions", f"read the predictions of task {task_id}", params={"task": task_id}
+        )
+        return found.get("results", []) if isinstance(found, dict) else found
+
     def delete_task(self, task_id: int | str) -> bool:
         """Delete one task; False when it was gone already."""
         try:

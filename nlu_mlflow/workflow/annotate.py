@@ -211,7 +211,9 @@ def _new_annotations(store: InboxStore, task: dict, known: set) -> list[Annotati
 
 def _annotator(row: dict) -> str | None:
     who = row.get("completed_by")
-    return str(who.get("email") or who.get("id")) if isinstance(who, dict) else (str(who) if who else None)
+    if isinstance(who, dict):
+        return str(who.get("email") or f"label-studio user {who.get('id')}")
+    return f"label-studio user {who}" if who is not None else None
 
 
 def _annotation(

@@ -44,9 +44,9 @@ def test_a_project_gets_tasks_with_predictions_and_gives_back_the_annotation(lab
     client.annotate(task_id, corrected)
     [task] = client.tasks(project.id)
     assert task["data"]["item_id"] == 7
-    assert task["predictions"][0]["model_version"] == "3" and task["predictions"][0][
-        "score"
-    ] == pytest.approx(0.61)
+    [stored] = client.predictions(task_id)
+    assert stored["model_version"] == "3" and stored["score"] == pytest.approx(0.61)
+    assert stored["result"] == pre.result
     [annotation] = task["annotations"]
     example = labeling.example_of(task["data"]["text"], annotation["result"])
     assert example == labeling.Example(

@@ -95,8 +95,11 @@ def test_live_messages_become_training_data(tmp_path, label_studio, monkeypatch)
     assert "pushed 4 item(s)" in pushed.output and "model version 1" in pushed.output
     client = LabelStudio(label_studio.url, label_studio.token)
     tasks = {t["data"]["item_id"]: t for t in client.tasks(client.find_project("nlu-mlflow inbox").id)}
-    assert {t["predictions"][0]["model_version"] for t in tasks.values()} == {"1"}  # production parsed them
-    assert all(0 < t["predictions"][0]["score"] <= 1 for t in tasks.values())
+    predictions = {item: client.predictions(t["id"]) for item, t in tasks.items()}
+    assert {p["model_version"] for found in predictions.values() for p in found} == {
+        "1"
+    }  # production parsed them
+    assert all(len(found) == 1 and 0 < found[0]["score"] <= 1 for found in predictions.values())
     assert {store.item(i).state for i in (hours, order, spam, gone)} == {s.PUSHED}
 
     # the annotator: relabels one, confirms the other's intent and fixes its spans, skips the spam
