@@ -136,7 +136,7 @@ def main() -> None:
             cookie = login_cookie(url, env)
             (home / "chromium").mkdir()
             with chromium(home / "chromium") as page:
-                target = f"{url}/projects/{project}/data?tab=1&task={task}"
+                target = f"{url}/projects/{project}/data?task={task}"
                 asyncio.run(shoot(page, url, cookie, target, args.out))
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
