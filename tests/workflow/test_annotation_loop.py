@@ -83,7 +83,7 @@ def test_live_messages_become_training_data(tmp_path, label_studio, monkeypatch)
         assert invoke(forced).exit_code == 0
     inbox = f"sqlite:///{home / 'inbox.db'}"
     store = s.InboxStore(inbox)
-    hours = add_item(store, "are you open on sundays", sender="alice", score=4.0)
+    hours = add_item(store, "are you open on christmas day", sender="alice", score=4.0)
     order = add_item(store, "three medium pizzas for tomorrow", "purchase", 0.5, sender="bob", score=3.0)
     spam = add_item(store, "mail me at [EMAIL]", sender="bob", score=2.0)
     gone = add_item(store, "hello i am carol", "greet", 0.4, sender="carol", score=1.0)
@@ -125,7 +125,7 @@ def test_live_messages_become_training_data(tmp_path, label_studio, monkeypatch)
     assert "wrote 2 into" in pulled.output
     [written] = folder.glob("*.yml")
     examples = {m.get("text"): m for m in load_file(written).intent_examples}  # Rasa's own loader
-    assert examples["are you open on sundays"].get("intent_response_key") == "faq/opening_hours"
+    assert examples["are you open on christmas day"].get("intent_response_key") == "faq/opening_hours"
     assert [(e["entity"], e["value"]) for e in examples["three medium pizzas for tomorrow"].get("entities")] == [
         ("quantity", "three"), ("size", "medium"), ("date_ref", "for tomorrow"),
     ]  # fmt: skip
