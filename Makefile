@@ -2,6 +2,7 @@
 # tracking server's own one (.server-venv, MLflow 3.18) from requirements/server-lock.txt.
 VENV   := .venv
 SERVER_VENV := .server-venv
+LABELSTUDIO_VENV := .labelstudio-venv
 PY     := $(VENV)/bin/python
 CLI    := $(VENV)/bin/nlu-mlflow
 # extra options for the demo's run, e.g. DEMO_ARGS="--epochs 1" (what the suite's quick-start test passes)
@@ -15,7 +16,7 @@ BENCH_SEARCH_ARGS ?= --sample 1400 --trials 6 --epochs 9
 BENCH_FT_EPOCHS ?= 100
 BENCH_FT_FRACTION ?= 0.2
 
-.PHONY: venv server-venv server-lock demo test test-fast lint format bench bench-scale bench-search bench-finetune bench-inbox ui clean
+.PHONY: venv server-venv server-lock labelstudio-venv labelstudio-lock demo test test-fast lint format bench bench-scale bench-search bench-finetune bench-inbox bench-replay ui clean
 
 $(VENV)/.installed: requirements/lock.txt
 	bash scripts/bootstrap.sh
@@ -32,13 +33,23 @@ server-venv: $(SERVER_VENV)/.installed
 server-lock:
 	bash scripts/server-venv.sh --lock
 
+$(LABELSTUDIO_VENV)/.installed: requirements/labelstudio-lock.txt requirements/uv.txt
+	bash scripts/labelstudio-venv.sh
+
+## labelstudio-venv: Label Studio's own environment (about 3 minutes, ~1 GB); scripts/labelstudio.sh starts it
+labelstudio-venv: $(LABELSTUDIO_VENV)/.installed
+
+## labelstudio-lock: re-resolve requirements/labelstudio-lock.txt from requirements/labelstudio.in
+labelstudio-lock:
+	bash scripts/labelstudio-venv.sh --lock
+
 ## demo: train every config on the pizza example data, evaluate, log to MLflow, pick the best
 demo: venv
 	$(CLI) run --workflow nlu-mlflow.yml --summary-json last-run.json $(DEMO_ARGS)
 	@$(CLI) ui-hint
 
 ## test: the whole suite (real Rasa training on tiny data, real MLflow stores and servers)
-test: venv server-venv
+test: venv server-venv labelstudio-venv
 	$(PY) -m pytest
 
 test-fast: venv server-venv

@@ -87,3 +87,6 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+from .helpers.label_studio import label_studio  # noqa: E402, F401  (the session's Label Studio, started on first use)

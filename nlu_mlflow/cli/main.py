@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from nlu_mlflow import constants as c
+from nlu_mlflow.cli import annotate as _annotate  # noqa: F401  (adds push, pull, export, import to `inbox`)
 from nlu_mlflow.cli import logs, run_options
 from nlu_mlflow.cli.inbox import inbox_app
 from nlu_mlflow.cli.tune import tune_worker

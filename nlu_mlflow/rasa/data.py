@@ -158,6 +158,15 @@ def load_nlu(path: Path | str, files: list[Path] | None = None, project: bool = 
     return NluData(merged, str(path), parts)
 
 
+def of_files(data: NluData, files: list[str], source: str) -> NluData | None:
+    """The part of ``data`` read from ``files`` (None when none of them is among its files)."""
+    parts = tuple((name, part) for name, part in data.parts if name in set(files))
+    if not parts:
+        return None
+    datas = [part for _, part in parts]
+    return NluData(datas[0].merge(*datas[1:]) if len(datas) > 1 else datas[0], source, parts)
+
+
 def split(
     data: NluData,
     test_fraction: float,

@@ -250,6 +250,8 @@ def log_datasets(inputs: Inputs) -> None:
     stories (rules included) and test conversations."""
     runs.log_dataset(inputs.train.to_frame(), inputs.train.source, "train", inputs.train.digest, "training")
     runs.log_dataset(inputs.test.to_frame(), inputs.test.source, "test", inputs.test.digest, "evaluation")
+    if inputs.live is not None:  # annotated live messages (`inbox pull`), part of the data "train" came from
+        runs.log_dataset(inputs.live.to_frame(), inputs.live.source, "live", inputs.live.digest, "training")
     project = inputs.project
     if project is None:
         return

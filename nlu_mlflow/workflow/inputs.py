@@ -18,9 +18,10 @@ import yaml
 from nlu_mlflow.decide import crossval, project_checks, validation
 from nlu_mlflow.decide.critical_suite import CriticalSuite, check_suite
 from nlu_mlflow.errors import InputError
+from nlu_mlflow.live import annotated
 from nlu_mlflow.rasa import availability, pipelines
 from nlu_mlflow.rasa import project as rasa_project
-from nlu_mlflow.rasa.data import NluData, load_nlu, split
+from nlu_mlflow.rasa.data import NluData, load_nlu, of_files, split
 from nlu_mlflow.workflow import tune
 from nlu_mlflow.workflow.settings import WorkflowSettings
 
@@ -35,6 +36,7 @@ class Inputs:
     suite: CriticalSuite | None
     overlap: list[str]
     project: rasa_project.Project | None = None  # a whole assistant (domain, stories, test conversations)
+    live: NluData | None = None  # the training data's annotated live messages (`inbox pull` files)
 
     @property
     def intent_support(self) -> dict[str, int]:
@@ -94,7 +96,17 @@ def prepare(settings: WorkflowSettings, fetched: Path | None = None) -> Inputs:
         raise InputError(problems)
     overlap = validation.overlapping_texts(train.view, test.view)
     _warn(settings, full, overlap, project, configs)
-    return Inputs(train, test, configs, suite, overlap, project)
+    return Inputs(train, test, configs, suite, overlap, project, live_part(full))
+
+
+def live_part(full: NluData) -> NluData | None:
+    """The examples ``inbox pull`` / ``inbox import`` wrote (files with its header), as their own data."""
+    pulls = [file for file in full.files if annotated.is_pull_file(Path(file))]
+    if not pulls:
+        return None
+    live = of_files(full, pulls, "")
+    source = f"live traffic: {len(pulls)} pull(s), {len(live.examples)} annotated message(s) in {full.source}"
+    return dataclasses.replace(live, source=source)
 
 
 def _configs(settings: WorkflowSettings, project) -> list[pipelines.PipelineConfig]:
