@@ -16,7 +16,7 @@ import pytest
 from tests.helpers import ROOT
 
 PACKAGE = ROOT / "nlu_mlflow"
-LAYERS = ("decide", "rasa", "tracking", "workflow", "receiver", "cli")
+LAYERS = ("decide", "rasa", "tracking", "live", "workflow", "receiver", "cli")
 SHARED = {"nlu_mlflow.constants", "nlu_mlflow.errors", "nlu_mlflow.console"}  # what every layer may use
 PURE_THIRD_PARTY = {"pandas", "numpy", "scipy"}
 # what each layer may import from the package, besides itself and the shared modules
@@ -24,9 +24,10 @@ ALLOWED = {
     "decide": set(),
     "rasa": {"decide"},
     "tracking": {"decide", "rasa"},
-    "workflow": {"decide", "rasa", "tracking"},
+    "live": {"decide"},  # the live side's adapters: tracker-store reader, inbox store, annotation tool client
+    "workflow": {"decide", "rasa", "tracking", "live"},
     "receiver": {"decide", "rasa", "tracking"},
-    "cli": {"decide", "rasa", "tracking", "workflow", "receiver"},
+    "cli": {"decide", "rasa", "tracking", "live", "workflow", "receiver"},
 }
 MAX_FUNCTION_LINES = 60
 
@@ -67,6 +68,8 @@ def violations(path: Path) -> list[str]:
             problems.append(f"{where}:{line} imports {name}: only nlu_mlflow/rasa/ may import {top}")
         if top == "mlflow" and layer != "tracking":
             problems.append(f"{where}:{line} imports {name}: only nlu_mlflow/tracking/ may import mlflow")
+        if top == "sqlalchemy" and layer != "live":
+            problems.append(f"{where}:{line} imports {name}: only nlu_mlflow/live/ may import sqlalchemy")
         if top == "optuna" and layer != "workflow":
             problems.append(f"{where}:{line} imports {name}: only nlu_mlflow/workflow/ may import optuna")
         if target == "cli" and layer != "cli":
@@ -126,6 +129,8 @@ def test_no_function_is_longer_than_sixty_lines():
         ("workflow", "import rasa.core\n", "only nlu_mlflow/rasa/ may import rasa"),
         ("rasa", "from nlu_mlflow.tracking import runs\n", "rasa/ may not import tracking/"),
         ("tracking", "import optuna\n", "only nlu_mlflow/workflow/ may import optuna"),
+        ("workflow", "import sqlalchemy as sa\n", "only nlu_mlflow/live/ may import sqlalchemy"),
+        ("live", "from nlu_mlflow.workflow import inbox\n", "live/ may not import workflow/"),
         ("cli", "from optuna.trial import TrialState\n", "only nlu_mlflow/workflow/ may import optuna"),
         ("receiver", "from nlu_mlflow.cli import app\n", "nothing imports the cli/ layer"),
         (

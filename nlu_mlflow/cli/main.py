@@ -13,6 +13,7 @@ import typer
 
 from nlu_mlflow import constants as c
 from nlu_mlflow.cli import logs, run_options
+from nlu_mlflow.cli.inbox import inbox_app
 from nlu_mlflow.cli.tune import tune_worker
 from nlu_mlflow.cli.webhooks import EXIT_REFUSED, slack_url_from_env, sync_rasa, webhooks_app
 from nlu_mlflow.errors import InputError
@@ -337,6 +338,7 @@ def ui_hint(tracking_uri: TrackingUri = None) -> None:
 
 
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(inbox_app, name="inbox")
 app.command("sync-rasa")(sync_rasa)
 app.command("tune-worker")(tune_worker)
 

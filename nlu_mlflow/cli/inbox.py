@@ -1,0 +1,180 @@
+"""`nlu-mlflow inbox ...`: live messages from Rasa's tracker store to annotations.
+
+This module holds ``inbox_app`` and the commands about the inbox itself (collect, status, forget,
+conversations); the annotation commands (push, pull, export, import) add themselves to ``inbox_app`` from
+their own module. Every command opens the inbox with ``--inbox`` / ``$NLU_MLFLOW_INBOX_URL`` (default:
+inbox.db beside the MLflow store).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nlu_mlflow.cli import logs
+from nlu_mlflow.errors import InputError
+from nlu_mlflow.live.tracker_store import NotRasaStore, TrackerStoreError
+from nlu_mlflow.tracking.errors import TrackingError
+from nlu_mlflow.workflow import inbox, inbox_settings
+
+EXIT_INPUT_ERROR = 2
+EXIT_NOT_RASA = 65  # EX_DATAERR: the database answers but is not Rasa's tracker store
+EXIT_UNREACHABLE = 69  # EX_UNAVAILABLE: the tracker store (or another service) does not answer
+TRACKER_STORE_ENV = "NLU_MLFLOW_TRACKER_STORE"
+
+inbox_app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals hold live text and database URLs
+    help="Live messages from Rasa's tracker store: collect, rank, annotate, feed back.",
+)
+
+# called by `inbox forget` with the task ids of the items it is about to erase, before erasing them: the
+# annotation module appends its Label Studio task deleter here (an error there stops the forget: nothing
+# is erased from the inbox, so the task ids are not lost)
+TASK_CLEANERS: list[Callable[[list[str]], None]] = []
+
+InboxUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--inbox",
+        envvar=inbox.INBOX_URL_ENV,
+        help="The inbox database (SQLAlchemy URL; default: inbox.db beside the MLflow SQLite store).",
+    ),
+]
+TrackingUri = Annotated[
+    str | None,
+    typer.Option(
+        envvar="MLFLOW_TRACKING_URI", help="MLflow tracking URI (finds production, places the inbox)."
+    ),
+]
+
+
+def fail(error: Exception | str, code: int = EXIT_INPUT_ERROR) -> typer.Exit:
+    for line in str(error).splitlines():
+        logs.echo(f"error: {line}", err=True)
+    return typer.Exit(code)
+
+
+@contextlib.contextmanager
+def known_errors() -> Iterator[None]:
+    """Bad input as one sentence and exit 2, a tracker store that is not Rasa's 65, one that does not
+    answer 69, the tracking server 1."""
+    try:
+        yield
+    except InputError as error:
+        raise fail(error) from None
+    except NotRasaStore as error:
+        raise fail(error, EXIT_NOT_RASA) from None
+    except TrackerStoreError as error:
+        raise fail(error, EXIT_UNREACHABLE) from None
+    except TrackingError as error:
+        raise fail(f"{error}; the messages collected so far are kept in the inbox", 1) from None
+
+
+def open_store(inbox_url: str | None, tracking_uri: str | None = None):
+    """The inbox store for a command (annotation commands use this too)."""
+    with known_errors():
+        return inbox.open_inbox(inbox_url, tracking_uri)
+
+
+@inbox_app.command()
+def collect(
+    tracker_store: Annotated[
+        str | None,
+        typer.Option(
+            envvar=TRACKER_STORE_ENV,
+            help="Rasa's SQL tracker store (SQLAlchemy URL; may hold a password: "
+            "prefer the environment variable).",
+        ),
+    ] = None,
+    endpoints: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="Or the project's endpoints.yml (`tracker_store:`)."),
+    ] = None,
+    workflow_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--workflow", exists=True, dir_okay=False, help="Workflow YAML with an `inbox:` section."
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(exists=True, help="Training data: live texts already there are not queued.")
+    ] = None,
+    no_mask: Annotated[
+        bool, typer.Option("--no-mask", help="Keep e-mails, phone and card numbers (explicit opt-out).")
+    ] = False,
+    sensitive_entity: Annotated[
+        list[str] | None, typer.Option(help="An entity whose values are masked (repeat the option).")
+    ] = None,
+    margin: Annotated[
+        float | None, typer.Option(help="Queue messages whose top two intents are closer.")
+    ] = None,
+    no_production: Annotated[
+        bool,
+        typer.Option("--no-production", help="Do not parse outdated messages with the production model."),
+    ] = False,
+    model_name: Annotated[
+        str | None, typer.Option(help="Registered model whose production version parses.")
+    ] = None,
+    inbox_url: InboxUrl = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Read new user messages from Rasa's tracker store into the inbox (masked), with the reasons to look."""
+    logs.setup(False)
+    overrides = {
+        "tracker_store": tracker_store, "endpoints": endpoints, "data": data, "inbox_url": inbox_url,
+        "mask": False if no_mask else None, "sensitive_entities": sensitive_entity or None, "margin": margin,
+        "model_name": model_name,
+    }  # fmt: skip
+    with known_errors():
+        settings = inbox_settings.read(workflow_file, overrides)
+        done = inbox.run_collect(settings, tracking_uri, not no_production)
+    logs.echo(done.line())
+
+
+@inbox_app.command()
+def status(inbox_url: InboxUrl = None, tracking_uri: TrackingUri = None) -> None:
+    """Items by state, open items by reason, and the oldest unreviewed item."""
+    logs.setup(False)
+    with known_errors():
+        found = inbox.counts(open_store(inbox_url, tracking_uri))
+    logs.echo("state       items")
+    for state, n in found.by_state.items():
+        logs.echo(f"{state:<11} {n}")
+    logs.echo(
+        "open items by reason: "
+        + (", ".join(f"{r} {n}" for r, n in sorted(found.by_reason.items())) or "none")
+    )
+    if found.oldest_open_first_seen is not None:
+        when = datetime.datetime.fromtimestamp(found.oldest_open_first_seen, datetime.timezone.utc)
+        logs.echo(f"oldest unreviewed: first seen {when:%Y-%m-%d %H:%M} UTC: {found.oldest_open_text}")
+
+
+@inbox_app.command()
+def forget(
+    sender: Annotated[str, typer.Argument(help="The sender id (conversation id) to erase.")],
+    inbox_url: InboxUrl = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Erase a sender's messages from the inbox (a user's request to be forgotten)."""
+    logs.setup(False)
+    store = open_store(inbox_url, tracking_uri)
+    with known_errors():
+        tasks = store.forget_preview(sender)
+        for clean in TASK_CLEANERS:
+            clean(tasks)
+        gone = inbox.forget(store, sender)
+    logs.echo(
+        f"forgot the sender: {gone.items} item(s) and {gone.annotations} unwritten annotation(s) removed, "
+        f"{gone.shared_items} item(s) other senders sent too kept"
+    )
+    if gone.task_ids:
+        logs.echo(f"annotation tasks to delete: {', '.join(gone.task_ids)}")
+    for path in gone.written_files:
+        logs.echo(f"already in training data: {path} (remove the text there by hand)", err=True)

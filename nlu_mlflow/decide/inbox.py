@@ -1,0 +1,236 @@
+"""The inbox's rules: which live messages a person should look at first, and why.
+
+A page of tracker-store events (user messages, and the fallback actions that answered them) is folded into one
+``ItemDelta`` per unique masked text; ``merge`` adds a delta to what the inbox already holds. Reasons:
+
+- ``fallback``: the assistant fell back (the ``nlu_fallback`` intent, or a fallback action answered the
+  message);
+- ``low_margin``: the top two intents were closer than the margin;
+- ``outdated_disagrees``: the model that answered is no longer production and today's production parses the
+  text to another intent (set after the production parse, ``disagreement``);
+- ``frequent``: sent at least ``frequent`` times.
+
+``score`` orders the open items: the sum of the reasons' weights, plus log10 of the count.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+from collections import Counter, OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from nlu_mlflow.decide import masking
+
+FALLBACK = "fallback"
+LOW_MARGIN = "low_margin"
+OUTDATED_DISAGREES = "outdated_disagrees"
+FREQUENT = "frequent"
+IN_TRAINING_DATA = "in_training_data"  # why an item is skipped rather than queued
+WEIGHTS = {FALLBACK: 3.0, OUTDATED_DISAGREES: 2.5, LOW_MARGIN: 2.0, FREQUENT: 1.0}
+RANKING_KEPT = 5  # intents kept of Rasa's intent ranking (confidences of the rest add little)
+RECENT_SENDERS = 10_000  # senders whose last message a later fallback action can still be tied to
+USER, ACTION = "user", "action"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The workflow file's ``inbox:`` settings that decide what is masked and queued."""
+
+    margin: float = 0.1
+    frequent: int = 5
+    mask: bool = True
+    sensitive_entities: frozenset[str] = frozenset()
+    fallback_intents: frozenset[str] = frozenset({"nlu_fallback"})
+    fallback_actions: frozenset[str] = frozenset({"action_default_fallback", "action_two_stage_fallback"})
+
+
+@dataclass
+class ItemDelta:
+    """What one page of events adds to one unique (masked) text."""
+
+    key: str
+    text: str
+    count: int = 0
+    first_seen: float = math.inf
+    last_seen: float = -math.inf
+    channels: set[str] = field(default_factory=set)
+    parse: dict | None = None  # the latest served parse: model_id, intent, confidence, ranking, entities
+    parse_seen: float = -math.inf
+    reasons: set[str] = field(default_factory=set)
+    days: Counter = field(default_factory=Counter)
+    senders: Counter = field(default_factory=Counter)
+
+
+@dataclass
+class Page:
+    """A folded page: deltas by key, the event ids seen, and how many events could not be read."""
+
+    deltas: dict[str, ItemDelta] = field(default_factory=dict)
+    event_ids: list[int] = field(default_factory=list)
+    messages: int = 0
+    malformed: int = 0
+
+
+class Folder:
+    """Folds event rows page by page; remembers each recent sender's last message across pages, so a
+    fallback action in the next page still marks the message it answered. Memory: the page and at most
+    ``RECENT_SENDERS`` senders."""
+
+    def __init__(self, rules: Rules):
+        self.rules = rules
+        self.recent: OrderedDict[str, tuple[str, str]] = OrderedDict()  # sender -> (key, masked text)
+
+    def fold(self, rows: Iterable[tuple]) -> Page:
+        """``rows``: (id, sender_id, type_name, timestamp, action_name, data) in id order."""
+        page = Page()
+        for event_id, sender, type_name, timestamp, action_name, data in rows:
+            page.event_ids.append(event_id)
+            if type_name == ACTION:
+                self._fallback(page, sender, action_name)
+            else:
+                try:
+                    self._user(page, sender, timestamp, data)
+                except (ValueError, TypeError, KeyError, AttributeError):
+                    page.malformed += 1
+        return page
+
+    def _fallback(self, page: Page, sender: str, action_name: str | None) -> None:
+        if action_name in self.rules.fallback_actions and sender in self.recent:
+            key, text = self.recent[sender]
+            page.deltas.setdefault(key, ItemDelta(key, text)).reasons.add(FALLBACK)
+
+    def _user(self, page: Page, sender: str, timestamp: float | None, data: str) -> None:
+        event = json.loads(data)
+        raw = event["text"]
+        if not isinstance(raw, str) or not raw.strip():
+            raise ValueError("a user event without text")
+        parse = event.get("parse_data") or {}
+        entities = parse.get("entities") or []
+        key, text, kept = self._mask(raw, entities)
+        when = float(timestamp if timestamp is not None else event.get("timestamp") or 0.0)
+        delta = page.deltas.get(key) or page.deltas.setdefault(key, ItemDelta(key, text))
+        _count(delta, when, sender, event.get("input_channel"))
+        if when >= delta.parse_seen:
+            delta.parse, delta.parse_seen = _served(event, parse, kept), when
+        delta.reasons.update(reasons(delta.parse["intent"], delta.parse["ranking"], self.rules))
+        page.messages += 1
+        self.recent[sender] = (key, text)
+        self.recent.move_to_end(sender)
+        if len(self.recent) > RECENT_SENDERS:
+            self.recent.popitem(last=False)
+
+    def _mask(self, raw: str, entities: list) -> tuple[str, str, tuple]:
+        if not self.rules.mask:
+            return normalise(raw), raw, tuple(masking.kept(e) for e in entities)
+        done = masking.mask(raw, entities, self.rules.sensitive_entities)
+        return normalise(done.text), done.text, done.entities
+
+
+def _count(delta: ItemDelta, when: float, sender: str, channel: str | None) -> None:
+    delta.count += 1
+    delta.first_seen = min(delta.first_seen, when)
+    delta.last_seen = max(delta.last_seen, when)
+    if channel:
+        delta.channels.add(channel)
+    delta.days[day(when)] += 1
+    delta.senders[sender] += 1
+
+
+def _served(event: dict, parse: dict, entities: tuple) -> dict:
+    intent = parse.get("intent") or {}
+    ranking = [
+        {"name": r.get("name"), "confidence": r.get("confidence")}
+        for r in (parse.get("intent_ranking") or [])[:RANKING_KEPT]
+    ]
+    return {
+        "model_id": (event.get("metadata") or {}).get("model_id"),
+        "intent": intent.get("name"),
+        "confidence": intent.get("confidence"),
+        "ranking": ranking,
+        "entities": list(entities),
+    }
+
+
+def normalise(text: str) -> str:
+    """The inbox's key for a text: lower case, runs of white space as one space, trimmed."""
+    return " ".join(text.lower().split())
+
+
+def day(timestamp: float) -> str:
+    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).strftime("%Y-%m-%d")
+
+
+def reasons(intent: str | None, ranking: list[dict], rules: Rules) -> set[str]:
+    """The reasons one served parse gives to look at its message."""
+    found = set()
+    if intent in rules.fallback_intents:
+        found.add(FALLBACK)
+    confidences = sorted((r.get("confidence") or 0.0 for r in ranking), reverse=True)
+    if len(confidences) >= 2 and confidences[0] - confidences[1] < rules.margin:
+        found.add(LOW_MARGIN)
+    return found
+
+
+def disagreement(served_intent: str | None, production_intent: str | None) -> bool:
+    """Today's production parses a message answered by an older model to another intent."""
+    return production_intent is not None and production_intent != served_intent
+
+
+def score(item_reasons: Iterable[str], count: int) -> float:
+    return sum(WEIGHTS.get(r, 0.0) for r in set(item_reasons)) + math.log10(max(count, 1))
+
+
+def with_frequency(item_reasons: Iterable[str], count: int, rules: Rules) -> list[str]:
+    found = set(item_reasons)
+    if count >= rules.frequent:
+        found.add(FREQUENT)
+    return sorted(found)
+
+
+def open_state(item_reasons: Iterable[str]) -> str:
+    """An open item with a reason waits in the queue; one without is merely new."""
+    return "queued" if set(item_reasons) - {IN_TRAINING_DATA} else "new"
+
+
+def merged(existing: dict | None, delta: ItemDelta, rules: Rules, known: bool, versions: dict) -> dict | None:
+    """The item's new column values once ``delta`` is added to ``existing`` (None: a new item).
+
+    ``known``: the text is already in the training data (a new item is then skipped, not queued);
+    ``versions``: model_id -> registered version, where known. None when there is nothing to record (a
+    fallback action for a message the inbox does not hold)."""
+    if existing is None and delta.count == 0:
+        return None
+    base = existing or {
+        "count": 0,
+        "first_seen": math.inf,
+        "last_seen": -math.inf,
+        "channels": [],
+        "reasons": [],
+    }
+    count = base["count"] + delta.count
+    item_reasons = with_frequency(set(base["reasons"]) | delta.reasons, count, rules)
+    values = {
+        "count": count,
+        "first_seen": min(base["first_seen"], delta.first_seen),
+        "last_seen": max(base["last_seen"], delta.last_seen),
+        "channels": sorted(set(base["channels"]) | delta.channels),
+        "reasons": item_reasons,
+        "score": score(item_reasons, count),
+        "state": _state(existing, item_reasons, known),
+    }
+    if delta.parse is not None and delta.parse_seen >= base["last_seen"]:
+        values.update(delta.parse, model_version=versions.get(delta.parse["model_id"]))
+    if existing is None:
+        values.update(key=delta.key, text=delta.text)
+    return values
+
+
+def _state(existing: dict | None, item_reasons: list[str], known: bool) -> str:
+    if existing is None:
+        return "skipped" if known else open_state(item_reasons)
+    if existing["state"] in ("new", "queued"):
+        return open_state(item_reasons)
+    return existing["state"]  # pushed, annotated, written or skipped: not queued again
