@@ -72,7 +72,8 @@ TAG_BEST = "nlu_mlflow.best"
 MLFLOW_RUN_NOTE = "mlflow.note.content"
 
 # --- registry ---
-DEFAULT_MODEL_NAME = "rasa-nlu"
+DEFAULT_MODEL_NAME = "rasa-nlu"  # NLU data alone (decide.model_kind.default_model_name)
+DEFAULT_ASSISTANT_MODEL_NAME = "rasa-assistant"  # a whole Rasa project: NLU and dialogue
 ALIAS_PRODUCTION = "production"
 ALIAS_PREVIOUS = "previous-production"
 WEBHOOK_NAME = "nlu-mlflow-rasa"  # the MLflow webhook `nlu-mlflow webhooks register` creates

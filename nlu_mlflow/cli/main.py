@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,11 +21,12 @@ from nlu_mlflow.tracking import history as production_history
 from nlu_mlflow.tracking import runs
 from nlu_mlflow.tracking.errors import AccessError, TrackingError
 from nlu_mlflow.tracking.registry import RegistryError
-from nlu_mlflow.workflow import lock, manual, record
+from nlu_mlflow.workflow import launch, lock, manual, record
+from nlu_mlflow.workflow import schema as workflow_schema
 from nlu_mlflow.workflow import settings as workflow_settings
+from nlu_mlflow.workflow.candidates import CandidateFailed
 from nlu_mlflow.workflow.champion import ChampionUnusable
 from nlu_mlflow.workflow.remote import RemoteDataError
-from nlu_mlflow.workflow.run import run as run_workflow
 
 app = typer.Typer(
     add_completion=False,
@@ -39,7 +40,6 @@ EXIT_GATES_FAILED = 3
 EXIT_FAILED_CANDIDATES = 4  # the workflow completed, but at least one config failed to train or score
 EXIT_CHAMPION_UNUSABLE = 5  # production cannot be loaded or scored: nothing registered, production kept
 EXIT_LOCKED = 75  # EX_TEMPFAIL: cron may simply try again later
-STOPPED = "the workflow stopped and promoted nothing after that point (its runs may still show RUNNING)"
 
 TrackingUri = Annotated[
     str | None,
@@ -50,8 +50,27 @@ TrackingUri = Annotated[
 Experiment = Annotated[str, typer.Option(help="MLflow experiment name.")]
 
 
-def _fail(error: Exception | str, code: int = EXIT_INPUT_ERROR) -> typer.Exit:
-    _last_error["text"] = str(error)
+# One table from the project's errors to exit status (README "Exit status"); the most specific type wins.
+# 0: the workflow completed; 3: promote's gates failed; 4: it completed but a config failed (run's result).
+EXIT_STATUS: dict[type[BaseException], int] = {
+    InputError: EXIT_INPUT_ERROR,
+    ChampionUnusable: EXIT_CHAMPION_UNUSABLE,  # recorded on the parent run; production untouched
+    AccessError: EXIT_REFUSED,  # refused login or permission: the refused call changed nothing
+    RegistryError: 1,
+    RemoteDataError: 1,
+    TrackingError: 1,  # a server that is down
+    CandidateFailed: 1,
+    lock.LockedError: EXIT_LOCKED,
+}
+# status, promote, rollback: a registry call refused there is bad input (no such version or model)
+MANUAL_EXIT_STATUS = {**EXIT_STATUS, RegistryError: EXIT_INPUT_ERROR}
+
+
+def exit_status(error: BaseException, table: dict[type[BaseException], int] = EXIT_STATUS) -> int:
+    return next((table[kind] for kind in type(error).__mro__ if kind in table), 1)
+
+
+def _fail(error: BaseException | str, code: int = EXIT_INPUT_ERROR) -> typer.Exit:
     for line in str(error).splitlines():
         logs.echo(f"error: {line}", err=True)
     return typer.Exit(code)
@@ -69,36 +88,19 @@ def run(**values: Any) -> None:
     given = run_options.split(values)
     own = given.own
     logs.setup(own["verbose"], own["log_file"])
-    policy = {
-        **given.policy,
-        "significance_alpha": _off_or_number("--significance-alpha", given.policy["significance_alpha"]),
-        "max_core_action_f1_drop": _off_or_number(
-            "--max-core-action-f1-drop", given.policy["max_core_action_f1_drop"]
-        ),
-    }
-    notify_url = slack_url_from_env(own["notify_env"])
-    summary_json = _summary_path(given.settings, own)
-    started = _now()
-    _write_summary(summary_json, {"decision": "running", "message": "the run has not finished", **started})
+    request = launch.Request(
+        given.settings, own["workflow_file"], own["lock_file"], _teller(own["notify_env"])
+    )
     try:
-        result, settings = _run_workflow(given.settings, policy, own, notify_url)
-    except typer.Exit as stop:
-        if stop.exit_code != EXIT_LOCKED:  # a locked run leaves the running run's file alone
-            _write_failure(summary_json, given.settings, _last_error.get("text") or "the run failed", started)
-        raise
-    except BaseException as error:
-        _write_failure(summary_json, given.settings, f"{type(error).__name__}: {error}", started)
-        raise
+        result, settings = launch.launch(request)
+    except launch.RunStopped as stopped:
+        raise _fail(stopped, exit_status(stopped.cause)) from None
     table = record.summary_table(result, settings.primary_metric)
     logs.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     logs.echo(f"\nparent run: {result.run_id} ({result.tracking_uri})")
-    failed = "; ".join(f"{x.name} FAILED ({x.reason})" for x in result.failed)
-    _tell(
-        notify_url,
-        f"nlu-mlflow run {result.run_id}: {result.outcome.message}" + (f"; {failed}" if failed else ""),
-    )
     logs.echo(result.outcome.message)
     if result.failed:
+        failed = "; ".join(f"{x.name} FAILED ({x.reason})" for x in result.failed)
         logs.echo(f"{len(result.failed)} config(s) failed: {failed}", err=True)
         raise typer.Exit(EXIT_FAILED_CANDIDATES)
 
@@ -107,101 +109,27 @@ run.__signature__ = run_options.signature()  # the options are declared once, in
 app.command()(run)
 
 
-_last_error: dict[str, str] = {}  # the sentence the last failure printed, for the summary file
-
-
-def _now() -> dict:
-    from nlu_mlflow.decide.summary import now_iso
-
-    return {"decided_at": now_iso()}
-
-
-def _summary_path(settings_values: dict, own: dict) -> Path | None:
-    """--summary-json, else the workflow file's ``summary_json`` (read without building the settings, which
-    may be what fails)."""
-    if settings_values.get("summary_json"):
-        return Path(settings_values["summary_json"])
-    try:
-        document = workflow_settings.read_workflow_file(own["workflow_file"]) if own["workflow_file"] else {}
-    except InputError:
+def _teller(notify_env: str) -> Callable[[str], None] | None:
+    """Posts a one-line run outcome to the Slack-compatible webhook in ``$notify_env``, when one is set."""
+    url = slack_url_from_env(notify_env)
+    if not url:
         return None
-    return document.get("summary_json")
+    from nlu_mlflow.receiver import notify
 
-
-def _write_summary(path: Path | None, data: dict) -> None:
-    if path is not None:
-        with contextlib.suppress(OSError):
-            record.write_summary(path, data)
-
-
-def _write_failure(path: Path | None, settings_values: dict, error: str, started: dict) -> None:
-    """The failure summary, unless the workflow already wrote its own (with the run's id) in this run."""
-    import json
-
-    from nlu_mlflow.decide.summary import failure
-
-    if path is not None and Path(path).is_file():
-        with contextlib.suppress(OSError, ValueError):
-            written = json.loads(Path(path).read_text())
-            if (
-                written.get("decision") == c.DECISION_FAILED
-                and written.get("decided_at", "") >= started["decided_at"]
-            ):
-                return
-    model = settings_values.get("model_name") or c.DEFAULT_MODEL_NAME
-    _write_summary(path, failure(None, None, model, error))
-
-
-def _run_workflow(settings_values: dict, policy: dict, own: dict, notify_url: str | None):
-    """Build the settings and run the workflow under the lock; known errors become one sentence."""
-    try:
-        with lock.exclusive(own["lock_file"]):
-            settings = workflow_settings.build(settings_values, own["workflow_file"], policy)
-            return run_workflow(settings), settings
-    except lock.LockedError as error:
-        logs.echo(f"error: {error}", err=True)
-        raise typer.Exit(EXIT_LOCKED) from None
-    except InputError as error:
-        _tell(notify_url, f"nlu-mlflow run FAILED: {error.problems[0]}")
-        raise _fail(error) from None
-    except ChampionUnusable as error:  # recorded on the parent run; production untouched
-        _tell(notify_url, f"nlu-mlflow run FAILED: {error}")
-        raise _fail(error, EXIT_CHAMPION_UNUSABLE) from None
-    except AccessError as error:  # refused login or permission: nothing was changed by the refused call
-        _tell(notify_url, f"nlu-mlflow run FAILED: {error}")
-        raise _fail(error, EXIT_REFUSED) from None
-    except (RegistryError, RemoteDataError) as error:
-        kept = (
-            "; the runs and their artifacts are kept in the tracking store"
-            if isinstance(error, RegistryError)
-            else ""
-        )
-        _tell(notify_url, f"nlu-mlflow run FAILED: {error}")
-        raise _fail(f"{error}{kept}", 1) from None
-    except TrackingError as error:
-        message = f"{error}; {STOPPED}"
-        _tell(notify_url, f"nlu-mlflow run FAILED: {message}")
-        raise _fail(message, 1) from None
-    except Exception as error:
-        _tell(notify_url, f"nlu-mlflow run FAILED: {type(error).__name__}; see the log")
-        raise
-
-
-def _tell(url: str | None, text: str) -> None:
-    """Post a one-line run outcome to a Slack-compatible webhook, when one is configured."""
-    if url:
-        from nlu_mlflow.receiver import notify
-
+    def tell(text: str) -> None:
         notify.announce(url, notify.text_message(text))
 
+    return tell
 
-def _off_or_number(flag: str, value: str | None) -> float | str | None:
-    if value is None or value.lower() in ("off", "none", "false"):
-        return value and "off"
-    try:
-        return float(value)
-    except ValueError:
-        raise _fail(InputError(f"{flag} {value!r}: give a number or 'off'.")) from None
+
+@app.command()
+def schema(
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the table of every key (docs/settings.md) instead.")
+    ] = False,
+) -> None:
+    """Print the JSON Schema of the workflow file (nlu-mlflow.yml), for editors (docs/settings.md)."""
+    logs.echo(workflow_schema.markdown_table() if markdown else workflow_schema.json_schema())
 
 
 ModelName = Annotated[str, typer.Option(help="Registered model name.")]
@@ -209,16 +137,11 @@ ModelName = Annotated[str, typer.Option(help="Registered model name.")]
 
 @contextlib.contextmanager
 def _known_errors() -> Iterator[None]:
-    """Known errors as one sentence each: bad input or a refused registry call exit 2, a refused login or
-    permission 77, other tracking failures (a server that is down) exit 1."""
+    """Known errors as one sentence each, with their exit status (``MANUAL_EXIT_STATUS``)."""
     try:
         yield
-    except AccessError as error:
-        raise _fail(error, EXIT_REFUSED) from None
-    except (InputError, RegistryError) as error:
-        raise _fail(error) from None
-    except TrackingError as error:
-        raise _fail(error, 1) from None
+    except tuple(MANUAL_EXIT_STATUS) as error:
+        raise _fail(error, exit_status(error, MANUAL_EXIT_STATUS)) from None
 
 
 def _connect(tracking_uri: str | None, experiment: str) -> None:
@@ -294,15 +217,12 @@ def candidate(
     """Train and score one candidate of a workflow run in the MLflow run started for it (the MLproject's
     `candidate` entry point, run by the local and kubernetes backends). Exit status 1 when it fails."""
     from nlu_mlflow.workflow import backends
-    from nlu_mlflow.workflow.candidates import CandidateFailed
 
     logs.setup(verbose)
     try:
         backends.run_one(parent_run_id, config)
-    except CandidateFailed as error:
-        raise _fail(error, 1) from None
-    except TrackingError as error:
-        raise _fail(error, 1) from None
+    except (CandidateFailed, TrackingError) as error:
+        raise _fail(error, exit_status(error)) from None
 
 
 @app.command()

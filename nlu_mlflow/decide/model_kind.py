@@ -8,10 +8,18 @@ a full assistant replacing an NLU-only model, adds dialogue and is allowed.
 
 from __future__ import annotations
 
+from nlu_mlflow import constants as c
+
 KIND_NLU = "nlu"  # `rasa train nlu`: intents, entities, retrieval intents
 KIND_FULL = "full"  # `rasa train` with a domain and stories or rules: NLU and dialogue policies
 
 DESCRIPTION = {KIND_NLU: "an NLU-only model", KIND_FULL: "a full assistant (NLU and dialogue)"}
+
+
+def default_model_name(project_given: bool) -> str:
+    """The registered model's name when none is given, however the workflow starts (the workflow file, the
+    command line, the MLproject): a whole project trains an assistant, NLU data alone an NLU model."""
+    return c.DEFAULT_ASSISTANT_MODEL_NAME if project_given else c.DEFAULT_MODEL_NAME
 
 
 def describe(kind: str | None) -> str:

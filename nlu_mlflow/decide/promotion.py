@@ -3,7 +3,7 @@
 Never imports MLflow: the caller fetches both sets of scores and acts on the ``Decision``.
 
 The ``promotion:`` section of a workflow YAML file, with its defaults (each value can be
-overridden on the command line)::
+overridden on the command line; ``workflow.schema.Promotion`` checks them and builds the policy)::
 
     promotion:
       primary_metric: intent_f1_weighted  # the score that must improve
@@ -25,15 +25,12 @@ A champion without the primary metric is never replaced automatically: the two c
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from nlu_mlflow import constants as c
 from nlu_mlflow.decide.significance import discordant_counts, mcnemar_p_value
-from nlu_mlflow.errors import InputError
 
 # --- defaults of the `promotion:` section ---
 DEFAULT_MIN_GAIN = 0.0
@@ -58,77 +55,10 @@ CHECK_SIGNIFICANCE = "significance"
 _TOLERANCE = 1e-9  # float noise: 0.91 - 0.90 must count as a gain of exactly 0.01
 
 
-def _alpha_off(value: Any) -> bool:
-    """``null``, ``false`` or ``off`` turn the significance test off (0 is an error, not "off")."""
-    return value is None or value is False or value == "off"
-
-
-_OPTIONAL = ("significance_alpha", "max_core_action_f1_drop")  # null (or off) turns these checks off
-
-
-@dataclass(frozen=True)
-class _Rule:
-    requirement: str
-    example: str
-    accepts: Callable[[Any], bool]
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _non_negative(value: Any) -> bool:
-    return _is_number(value) and value >= 0
-
-
-_RULES: dict[str, _Rule] = {
-    "primary_metric": _Rule(
-        "a metric name", c.INTENT_F1_WEIGHTED, lambda v: isinstance(v, str) and bool(v.strip())
-    ),
-    "min_gain": _Rule("a number >= 0", "0.01", _non_negative),
-    "max_entity_f1_drop": _Rule("a number >= 0", "0.02", _non_negative),
-    "allow_entity_loss": _Rule("true or false", "false", lambda v: isinstance(v, bool)),
-    "intent_min_support": _Rule(
-        "a whole number >= 1", "5", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1
-    ),
-    "max_intent_f1_drop": _Rule("a number >= 0", "0.1", _non_negative),
-    "min_critical_pass_rate": _Rule(
-        "a number between 0 and 1", "1.0", lambda v: _is_number(v) and 0 <= v <= 1
-    ),
-    "min_conversation_pass_rate": _Rule(
-        "a number between 0 and 1", "1.0", lambda v: _is_number(v) and 0 <= v <= 1
-    ),
-    "max_core_action_f1_drop": _Rule(
-        "a number >= 0, or null to turn the check off", "0.02", lambda v: _alpha_off(v) or _non_negative(v)
-    ),
-    "significance_alpha": _Rule(
-        "a number strictly between 0 and 1, or null to turn the test off",
-        "0.05",
-        lambda v: _alpha_off(v) or (_is_number(v) and 0 < v < 1),
-    ),
-}
-
-
-def _problem(label: str, key: str, value: Any, fix: str) -> str | None:
-    rule = _RULES[key]
-    return None if rule.accepts(value) else f"{label} must be {rule.requirement}, got {value!r}; {fix}."
-
-
-def _unknown_key(source: str, key: Any) -> str:
-    close = difflib.get_close_matches(str(key), list(_RULES), n=1)
-    hint = f"did you mean '{close[0]}'?" if close else f"use one of: {', '.join(_RULES)}."
-    return f"{source}: unknown key promotion.{key} ({hint})"
-
-
-def _coerce(key: str, value: Any) -> Any:
-    if key in _OPTIONAL:
-        return None if _alpha_off(value) else float(value)
-    return float(value) if key not in ("primary_metric", "intent_min_support", "allow_entity_loss") else value
-
-
 @dataclass(frozen=True)
 class PromotionPolicy:
-    """The rules a candidate must pass to replace the champion; see the module docstring."""
+    """The rules a candidate must pass to replace the champion; see the module docstring. A plain record:
+    the workflow file's schema (``workflow.schema.Promotion``) types and range-checks it."""
 
     primary_metric: str = c.DEFAULT_PRIMARY_METRIC
     min_gain: float = DEFAULT_MIN_GAIN
@@ -141,49 +71,8 @@ class PromotionPolicy:
     min_conversation_pass_rate: float = DEFAULT_MIN_CONVERSATION_PASS_RATE
     max_core_action_f1_drop: float | None = DEFAULT_MAX_CORE_ACTION_F1_DROP
 
-    @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any] | None, source: str) -> PromotionPolicy:
-        """Build from the ``promotion:`` section of ``source``; missing keys keep their defaults.
-
-        Raises InputError listing every problem (unknown key, wrong type, value out of range).
-        """
-        mapping = {} if mapping is None else mapping
-        if not isinstance(mapping, Mapping):
-            raise InputError(
-                f"{source}: promotion must be a mapping of settings, got {mapping!r}; "
-                "write e.g. `promotion: {min_gain: 0.01}`."
-            )
-        problems = [_unknown_key(source, k) for k in mapping if k not in _RULES]
-        for key in (k for k in mapping if k in _RULES):
-            fix = f"set e.g. `{key}: {_RULES[key].example}`"
-            problems.append(_problem(f"{source}: promotion.{key}", key, mapping[key], fix))
-        if any(problems):
-            raise InputError([p for p in problems if p])
-        return cls(**{k: _coerce(k, v) for k, v in mapping.items()})
-
-    def with_overrides(self, **overrides: Any) -> PromotionPolicy:
-        """A copy with command-line values applied; ``None`` means "not given" and is ignored.
-
-        ``significance_alpha="off"`` (or ``False``) turns the significance test off.
-        """
-        given = {k: v for k, v in overrides.items() if v is not None}
-        unknown = sorted(set(given) - set(_RULES))
-        if unknown:
-            raise TypeError(f"with_overrides() got unknown setting(s): {', '.join(unknown)}")
-        problems = [
-            _problem(f"--{_flag(k)}", k, v, f"pass e.g. --{_flag(k)} {_RULES[k].example}")
-            for k, v in given.items()
-        ]
-        if any(problems):
-            raise InputError([p for p in problems if p])
-        return dataclasses.replace(self, **{k: _coerce(k, v) for k, v in given.items()})
-
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def _flag(key: str) -> str:
-    return key.replace("_", "-")
 
 
 @dataclass(frozen=True)
@@ -384,10 +273,11 @@ def _check_significance(candidate: Scores, champion: Scores | None, policy: Prom
         return Check(CHECK_SIGNIFICANCE, True, "skipped: significance_alpha not set")
     if champion is None:
         return Check(CHECK_SIGNIFICANCE, True, "skipped: no champion to compare with")
-    problem = _pairing_problem(candidate.correct, champion.correct)
-    if problem:
+    new, old = candidate.correct, champion.correct
+    problem = _pairing_problem(new, old)
+    if problem or new is None or old is None:
         return Check(CHECK_SIGNIFICANCE, False, f"cannot run McNemar's test: {problem}")
-    b, c_ = discordant_counts(candidate.correct, champion.correct)  # paired by example, not by position
+    b, c_ = discordant_counts(new, old)  # paired by example, not by position
     p = mcnemar_p_value(b, c_)
     passed = b > c_ and p < alpha
     reason = (

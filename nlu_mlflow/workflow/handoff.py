@@ -18,12 +18,12 @@ from pathlib import Path
 import yaml
 
 from nlu_mlflow.decide.critical_suite import CriticalSuite
-from nlu_mlflow.decide.promotion import PromotionPolicy
 from nlu_mlflow.rasa import pipelines
 from nlu_mlflow.rasa.data import NluData, load_nlu
 from nlu_mlflow.rasa.project import DATA_DIR, TESTS_DIR, load_project
 from nlu_mlflow.workflow.candidates import CandidateInputs
 from nlu_mlflow.workflow.inputs import Inputs, parse_suite
+from nlu_mlflow.workflow.schema import Promotion
 from nlu_mlflow.workflow.settings import WorkflowSettings
 
 MANIFEST = "manifest.json"
@@ -115,7 +115,7 @@ def read(folder: Path, work: Path, names: list[str] | None = None) -> CandidateI
         data=manifest["train"],
         seed=manifest["seed"],
         epochs=manifest["epochs"],
-        policy=PromotionPolicy(primary_metric=manifest["primary_metric"]),
+        promotion=Promotion(primary_metric=manifest["primary_metric"]),
     )
     work.mkdir(parents=True, exist_ok=True)
     tests = project.stage_test_stories(work / "staged") if inputs.has_conversations else None

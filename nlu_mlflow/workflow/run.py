@@ -226,7 +226,7 @@ def _after_selection(settings, inputs: Inputs, partial: WorkflowResult, work: Pa
     best = partial.best
     if best is None:
         return Outcome(message="nothing registered: " + _why_none(partial.selection))
-    if not settings.register:
+    if not settings.register_best:
         return Outcome(message=f"best candidate {best.name}; registration turned off (--no-register)")
     holder = (
         registry.alias_holder(settings.model_name) if registry.is_registered(settings.model_name) else None

@@ -99,7 +99,10 @@ CASES = {
     ),
     "epoch-fraction-above-one": (
         lambda t: ["--finetune", "--epoch-fraction", "1.5"],
-        ["command line: epoch_fraction 1.5 must be a number above 0 and at most 1", "--epoch-fraction 0.2"],
+        [
+            "command line: --epoch-fraction 1.5 must be a number > 0 and <= 1",
+            "pass e.g. --epoch-fraction 0.2",
+        ],
     ),
     "finetune-only-without-finetune": (
         lambda t: ["--finetune-only", "--no-finetune"],
@@ -107,7 +110,18 @@ CASES = {
     ),
     "full-retrain-growth-negative": (
         lambda t: ["--workflow", _write(t, "wf.yml", "finetune_only: true\nfull_retrain_growth: -0.1\n")],
-        ["wf.yml: full_retrain_growth -0.1 must be a share of at least 0", "--full-retrain-growth 0.2"],
+        ["wf.yml: full_retrain_growth -0.1 must be a number >= 0, or null", "`full_retrain_growth: 0.2`"],
+    ),
+    "negative-epochs": (
+        lambda t: ["--epochs", "-3"],
+        ["command line: --epochs -3 must be a whole number >= 0, or null", "pass e.g. --epochs 40"],
+    ),
+    "typo-in-workflow-file": (
+        lambda t: [
+            "--workflow",
+            _write(t, "wf.yml", "promotion:\n  min_critical_pass_rate: 1\n  min_gian: 0\n"),
+        ],
+        ["wf.yml: unknown setting 'promotion.min_gian'; did you mean 'min_gain'?"],
     ),
 }
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pytest
@@ -10,7 +9,6 @@ import pytest
 from nlu_mlflow.decide import promotion
 from nlu_mlflow.decide.promotion import Decision, PromotionPolicy, Scores, decide
 from nlu_mlflow.decide.significance import mcnemar_p_value
-from nlu_mlflow.errors import InputError
 
 PRIMARY = "intent_f1_weighted"
 ENTITY = "entity_f1_weighted"
@@ -444,147 +442,6 @@ def test_mcnemar_rejects_negative_counts():
         mcnemar_p_value(-1, 3)
 
 
-@pytest.mark.parametrize(
-    "mapping, expected",
-    [
-        pytest.param(None, DEFAULT, id="empty-section"),
-        pytest.param({}, DEFAULT, id="empty-mapping"),
-        pytest.param({"min_gain": 0}, PromotionPolicy(min_gain=0.0), id="int-as-float"),
-        pytest.param({"significance_alpha": 0.05}, ALPHA, id="alpha-on"),
-        pytest.param({"significance_alpha": None}, DEFAULT, id="alpha-null"),
-        pytest.param({"significance_alpha": False}, DEFAULT, id="alpha-false"),
-        pytest.param({"significance_alpha": "off"}, DEFAULT, id="alpha-off"),
-        pytest.param(
-            {
-                "primary_metric": "intent_f1_macro",
-                "min_gain": 0.01,
-                "max_entity_f1_drop": 0.05,
-                "intent_min_support": 3,
-                "max_intent_f1_drop": 0.2,
-                "min_critical_pass_rate": 0.9,
-                "significance_alpha": 0.01,
-            },
-            PromotionPolicy("intent_f1_macro", 0.01, 0.05, 3, 0.2, 0.9, 0.01),
-            id="every-key",
-        ),
-    ],
-)
-def test_from_mapping(mapping, expected):
-    policy = PromotionPolicy.from_mapping(mapping, "nlu-mlflow.yml")
-    assert policy == expected
-    assert isinstance(policy.min_gain, float)
-
-
-@pytest.mark.parametrize(
-    "mapping, message",
-    [
-        pytest.param(
-            {"min_gian": 0.01},
-            "nlu-mlflow.yml: unknown key promotion.min_gian (did you mean 'min_gain'?)",
-            id="unknown-key-suggestion",
-        ),
-        pytest.param(
-            {"zzz": 1},
-            "unknown key promotion.zzz (use one of: primary_metric, min_gain",
-            id="unknown-key-list",
-        ),
-        pytest.param(
-            {"min_gain": -0.1},
-            "nlu-mlflow.yml: promotion.min_gain must be a number >= 0, got -0.1; set e.g. `min_gain: 0.01`.",
-            id="negative-min-gain",
-        ),
-        pytest.param(
-            {"min_gain": "abc"}, "promotion.min_gain must be a number >= 0, got 'abc'", id="string-number"
-        ),
-        pytest.param(
-            {"max_entity_f1_drop": -1},
-            "promotion.max_entity_f1_drop must be a number >= 0",
-            id="negative-drop",
-        ),
-        pytest.param({"max_intent_f1_drop": float("nan")}, "promotion.max_intent_f1_drop must be", id="nan"),
-        pytest.param(
-            {"min_gain": True}, "promotion.min_gain must be a number >= 0, got True", id="bool-number"
-        ),
-        pytest.param({"significance_alpha": 1.5}, "strictly between 0 and 1, or null", id="alpha-above-1"),
-        pytest.param(
-            {"significance_alpha": 0},
-            "promotion.significance_alpha must be a number strictly",
-            id="alpha-zero",
-        ),
-        pytest.param({"significance_alpha": True}, "promotion.significance_alpha must be", id="alpha-true"),
-        pytest.param(
-            {"intent_min_support": 2.5},
-            "promotion.intent_min_support must be a whole number >= 1",
-            id="support-float",
-        ),
-        pytest.param(
-            {"intent_min_support": 0},
-            "promotion.intent_min_support must be a whole number >= 1",
-            id="support-zero",
-        ),
-        pytest.param(
-            {"min_critical_pass_rate": 1.2},
-            "must be a number between 0 and 1, got 1.2",
-            id="critical-above-1",
-        ),
-        pytest.param(
-            {"primary_metric": ""}, "promotion.primary_metric must be a metric name", id="empty-metric"
-        ),
-        pytest.param(
-            ["min_gain"], "nlu-mlflow.yml: promotion must be a mapping of settings", id="not-a-mapping"
-        ),
-    ],
-)
-def test_from_mapping_rejects(mapping, message):
-    with pytest.raises(InputError) as raised:
-        PromotionPolicy.from_mapping(mapping, "nlu-mlflow.yml")
-    assert message in str(raised.value)
-
-
-def test_from_mapping_reports_every_problem():
-    with pytest.raises(InputError) as raised:
-        PromotionPolicy.from_mapping({"min_gian": 1, "max_entity_f1_drop": -1}, "flow.yml")
-    assert len(raised.value.problems) == 2
-    assert all(p.startswith("flow.yml: ") for p in raised.value.problems)
-
-
-def test_policy_round_trips_through_a_mapping():
-    policy = PromotionPolicy("intent_accuracy", 0.01, 0.03, 7, 0.05, 0.9, 0.05)
-    assert PromotionPolicy.from_mapping(policy.to_dict(), "x.yml") == policy
-
-
-@pytest.mark.parametrize(
-    "overrides, expected",
-    [
-        pytest.param({"min_gain": None, "significance_alpha": None}, ALPHA, id="none-ignored"),
-        pytest.param(
-            {"min_gain": 0.01, "intent_min_support": 3},
-            dataclasses.replace(ALPHA, min_gain=0.01, intent_min_support=3),
-            id="applied",
-        ),
-        pytest.param({"significance_alpha": "off"}, DEFAULT, id="alpha-off"),
-        pytest.param(
-            {"significance_alpha": 0.01}, PromotionPolicy(significance_alpha=0.01), id="alpha-changed"
-        ),
-    ],
-)
-def test_with_overrides(overrides, expected):
-    assert ALPHA.with_overrides(**overrides) == expected
-    assert ALPHA.significance_alpha == 0.05  # the original is unchanged
-
-
-def test_with_overrides_rejects_bad_value_naming_the_option():
-    with pytest.raises(
-        InputError, match=r"--min-gain must be a number >= 0, got -1; pass e.g. --min-gain 0.01\."
-    ):
-        DEFAULT.with_overrides(min_gain=-1)
-
-
-def test_with_overrides_rejects_unknown_setting():
-    with pytest.raises(TypeError, match="min_gian"):
-        DEFAULT.with_overrides(min_gian=0.1)
-
-
 def test_decision_to_dict_is_json_and_lists_every_reason():
     candidate = scores(with_intents({"greet": 0.7}, **{ENTITY: 0.7, CRITICAL: 0.5}), SUPPORT)
     decision = decide(candidate, INTENT_CHAMPION, ALPHA)
@@ -668,16 +525,3 @@ def test_core_action_f1_drop_is_gated_when_set():
     assert not gated.promote and "core_action_f1_weighted 0.8000 vs champion 0.9000" in check.reason
     lost = decide(scores({PRIMARY: 0.95}), champion, PromotionPolicy(max_core_action_f1_drop=0.05))
     assert not lost.promote and "no dialogue model" in lost.checks[5].reason
-
-
-def test_conversation_policy_fields_are_checked():
-    with pytest.raises(InputError, match="min_conversation_pass_rate must be a number between 0 and 1"):
-        PromotionPolicy.from_mapping({"min_conversation_pass_rate": 2}, "wf.yml")
-    assert (
-        PromotionPolicy.from_mapping({"max_core_action_f1_drop": None}, "wf.yml").max_core_action_f1_drop
-        is None
-    )
-    assert (
-        PromotionPolicy.from_mapping({"max_core_action_f1_drop": 0.02}, "wf.yml").max_core_action_f1_drop
-        == 0.02
-    )

@@ -156,5 +156,8 @@ def test_kubernetes_backend_submits_the_candidate_entry_point_per_config(tmp_pat
 def test_unknown_backend_is_an_input_error(tmp_path):
     from nlu_mlflow.errors import InputError
 
-    with pytest.raises(InputError, match="backend 'kubernets' is not known; did you mean 'kubernetes'"):
+    with pytest.raises(
+        InputError,
+        match=r"backend 'kubernets' must be one of inline, local, kubernetes \(did you mean 'kubernetes'\?\)",
+    ):
         workflow_settings.build({"data": PIZZA / "train.yml", "backend": "kubernets"})

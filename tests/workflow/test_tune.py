@@ -221,7 +221,7 @@ def runs_left(tracking_uri: str) -> list:
     [
         (
             ["--trials", 2, "--validation-fraction", 1.5],
-            "--validation-fraction 1.5: must lie between 0 and 1",
+            "command line: --validation-fraction 1.5 must be a number strictly between 0 and 1",
         ),
         (["--trials", 2, "--cv-folds", 3], "--trials with --cv-folds"),
         (
