@@ -13,7 +13,7 @@ BENCH_SEARCH_ARGS ?= --sample 1400 --trials 6 --epochs 9
 BENCH_FT_EPOCHS ?= 100
 BENCH_FT_FRACTION ?= 0.2
 
-.PHONY: venv server-venv server-lock demo test test-fast lint format bench bench-scale bench-search bench-finetune ui clean
+.PHONY: venv server-venv server-lock demo test test-fast lint format bench bench-scale bench-search bench-finetune bench-inbox ui clean
 
 $(VENV)/.installed: requirements/lock.txt
 	bash scripts/bootstrap.sh
@@ -70,6 +70,11 @@ bench-search: venv
 ## bench-finetune: the nightly run fine-tuning from production vs from scratch on grown data (ratios printed)
 bench-finetune: venv
 	$(PY) scripts/bench_finetune.py --data $(BENCH_DATA) --epochs $(BENCH_FT_EPOCHS) --fraction $(BENCH_FT_FRACTION)
+
+## bench-inbox: `inbox collect` vs a plain SELECT + json.loads loop over the same 200k and 1M tracker-store
+## events (SQLite and PostgreSQL): events/s, peak memory, the production parse timed apart; JSON in bench-results/
+bench-inbox: venv
+	$(PY) scripts/bench_inbox.py
 
 ui: venv
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlruns.db --port 5000

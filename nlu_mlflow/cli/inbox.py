@@ -138,6 +138,70 @@ def collect(
     logs.echo(done.line())
 
 
+TrackerStore = Annotated[
+    str | None,
+    typer.Option(
+        envvar=TRACKER_STORE_ENV,
+        help="Rasa's SQL tracker store (SQLAlchemy URL; it may hold a password: prefer the variable).",
+    ),
+]
+Endpoints = Annotated[
+    Path | None,
+    typer.Option(exists=True, dir_okay=False, help="Or the project's endpoints.yml (`tracker_store:`)."),
+]
+
+
+@inbox_app.command()
+def conversations(
+    days: Annotated[float, typer.Option(min=0.0, help="Look this many days back.")] = 7.0,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many conversations.")] = 20,
+    tracker_store: TrackerStore = None,
+    endpoints: Endpoints = None,
+) -> None:
+    """The conversations that went wrong (fallback, handoff, restart, low confidence turn), newest first."""
+    logs.setup(False)
+    with known_errors():
+        settings = inbox_settings.read(None, {"tracker_store": tracker_store, "endpoints": endpoints})
+        found = inbox.conversations(settings, days, limit)
+    if not found:
+        logs.echo(f"no conversation went wrong in the last {days:g} day(s)")
+    for conversation in found:
+        when = datetime.datetime.fromtimestamp(conversation.last, datetime.timezone.utc)
+        logs.echo(
+            f"{when:%Y-%m-%d %H:%M} UTC  {conversation.sender_id}  {conversation.turns} turn(s)  "
+            + ", ".join(conversation.reasons)
+        )
+
+
+@inbox_app.command()
+def conversation(
+    sender: Annotated[str, typer.Argument(help="The conversation's sender id (see `inbox conversations`).")],
+    to_test_story: Annotated[
+        Path, typer.Option(dir_okay=False, help="Write it, masked, as a Rasa test story.")
+    ],
+    domain: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="The assistant's domain.yml (its slots).")
+    ] = None,
+    sensitive_entity: Annotated[
+        list[str] | None, typer.Option(help="An entity or slot whose values are masked (repeat the option).")
+    ] = None,
+    tracker_store: TrackerStore = None,
+    endpoints: Endpoints = None,
+    inbox_url: InboxUrl = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Write one conversation, masked, as a Rasa test conversation (then correct it, add it to tests/)."""
+    logs.setup(False)
+    overrides = {
+        "tracker_store": tracker_store, "endpoints": endpoints, "inbox_url": inbox_url,
+        "sensitive_entities": sensitive_entity or None,
+    }  # fmt: skip
+    with known_errors():
+        settings = inbox_settings.read(None, overrides)
+        written = inbox.conversation_story(settings, sender, to_test_story, domain, tracking_uri)
+    logs.echo(f"wrote {written}: correct the wrong turns, then add it to the project's tests/")
+
+
 @inbox_app.command()
 def status(inbox_url: InboxUrl = None, tracking_uri: TrackingUri = None) -> None:
     """Items by state, open items by reason, and the oldest unreviewed item."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime
 import json
 import math
-from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -31,7 +30,7 @@ FREQUENT = "frequent"
 IN_TRAINING_DATA = "in_training_data"  # why an item is skipped rather than queued
 WEIGHTS = {FALLBACK: 3.0, OUTDATED_DISAGREES: 2.5, LOW_MARGIN: 2.0, FREQUENT: 1.0}
 RANKING_KEPT = 5  # intents kept of Rasa's intent ranking (confidences of the rest add little)
-RECENT_SENDERS = 10_000  # senders whose last message a later fallback action can still be tied to
+CACHE_SIZE = 50_000  # (text, model) pairs whose masking and reasons are remembered across pages
 USER, ACTION = "user", "action"
 
 
@@ -59,9 +58,12 @@ class ItemDelta:
     channels: set[str] = field(default_factory=set)
     parse: dict | None = None  # the latest served parse: model_id, intent, confidence, ranking, entities
     parse_seen: float = -math.inf
+    latest: tuple | None = (
+        None  # (event, parse_data, masked entities) of the latest message, until ``fold`` ends
+    )
     reasons: set[str] = field(default_factory=set)
-    days: Counter = field(default_factory=Counter)
-    senders: Counter = field(default_factory=Counter)
+    days: dict[str, int] = field(default_factory=dict)
+    senders: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -75,52 +77,92 @@ class Page:
 
 
 class Folder:
-    """Folds event rows page by page; remembers each recent sender's last message across pages, so a
-    fallback action in the next page still marks the message it answered. Memory: the page and at most
-    ``RECENT_SENDERS`` senders."""
+    """Folds event rows page by page. A fallback action is tied to its sender's last message, in this page or
+    the one before. Memory: two pages' senders and a bounded cache of (text, model) -> masked text, reasons
+    (the same text parsed by the same model gives the same parse)."""
 
     def __init__(self, rules: Rules):
         self.rules = rules
-        self.recent: OrderedDict[str, tuple[str, str]] = OrderedDict()  # sender -> (key, masked text)
+        self.recent: dict[str, tuple[str, str]] = {}  # sender -> (key, masked text) in this page
+        self.before: dict[str, tuple[str, str]] = {}  # ... in the page before
+        self._days: dict[int, str] = {}  # UTC day number -> "YYYY-MM-DD"
+        self._seen: dict[tuple, tuple] = {}  # (raw text, model_id) -> (key, masked text, entities, reasons)
 
-    def fold(self, rows: Iterable[tuple]) -> Page:
-        """``rows``: (id, sender_id, type_name, timestamp, action_name, data) in id order."""
-        page = Page()
+    def fold(self, rows: Iterable[tuple], into: Page | None = None) -> Page:
+        """``rows``: (id, sender_id, type_name, timestamp, action_name, data) in id order, added to ``into``
+        (several pages read make one batch to record; ``finish`` it before recording)."""
+        page = into if into is not None else Page()
+        self.before, self.recent = self.recent, {}
+        if len(self._seen) > CACHE_SIZE:
+            self._seen.clear()
         for event_id, sender, type_name, timestamp, action_name, data in rows:
             page.event_ids.append(event_id)
             if type_name == ACTION:
                 self._fallback(page, sender, action_name)
-            else:
-                try:
-                    self._user(page, sender, timestamp, data)
-                except (ValueError, TypeError, KeyError, AttributeError):
-                    page.malformed += 1
+                continue
+            try:
+                self._user(page, sender, timestamp, data)
+            except (ValueError, TypeError, KeyError, AttributeError):
+                page.malformed += 1
+        return page
+
+    @staticmethod
+    def finish(page: Page) -> Page:
+        """The served parse of each text's latest message, built once per batch (not per message)."""
+        for delta in page.deltas.values():
+            if delta.latest is not None:
+                delta.parse, delta.latest = _served(*delta.latest), None
         return page
 
     def _fallback(self, page: Page, sender: str, action_name: str | None) -> None:
-        if action_name in self.rules.fallback_actions and sender in self.recent:
-            key, text = self.recent[sender]
-            page.deltas.setdefault(key, ItemDelta(key, text)).reasons.add(FALLBACK)
+        if action_name not in self.rules.fallback_actions:
+            return
+        last = self.recent.get(sender) or self.before.get(sender)
+        if last is not None:
+            page.deltas.setdefault(last[0], ItemDelta(*last)).reasons.add(FALLBACK)
 
     def _user(self, page: Page, sender: str, timestamp: float | None, data: str) -> None:
         event = json.loads(data)
+        parse = event.get("parse_data") or {}
+        model_id = (event.get("metadata") or {}).get("model_id")
+        key, text, kept, found = self._seen.get((event["text"], model_id)) or self._read(
+            event, parse, model_id
+        )
+        when = float(timestamp if timestamp is not None else event.get("timestamp") or 0.0)
+        delta = page.deltas.get(key)
+        if delta is None:
+            delta = page.deltas[key] = ItemDelta(key, text)
+        _count(
+            delta,
+            when,
+            sender,
+            event.get("input_channel"),
+            self._days.get(int(when // 86400)) or self._day(when),
+        )
+        if when >= delta.parse_seen:
+            delta.latest, delta.parse_seen = (event, parse, kept), when
+        if found:
+            delta.reasons.update(found)
+        page.messages += 1
+        self.recent[sender] = (key, text)
+
+    def _read(self, event: dict, parse: dict, model_id: str | None) -> tuple:
         raw = event["text"]
         if not isinstance(raw, str) or not raw.strip():
             raise ValueError("a user event without text")
-        parse = event.get("parse_data") or {}
-        entities = parse.get("entities") or []
-        key, text, kept = self._mask(raw, entities)
-        when = float(timestamp if timestamp is not None else event.get("timestamp") or 0.0)
-        delta = page.deltas.get(key) or page.deltas.setdefault(key, ItemDelta(key, text))
-        _count(delta, when, sender, event.get("input_channel"))
-        if when >= delta.parse_seen:
-            delta.parse, delta.parse_seen = _served(event, parse, kept), when
-        delta.reasons.update(reasons(delta.parse["intent"], delta.parse["ranking"], self.rules))
-        page.messages += 1
-        self.recent[sender] = (key, text)
-        self.recent.move_to_end(sender)
-        if len(self.recent) > RECENT_SENDERS:
-            self.recent.popitem(last=False)
+        key, text, kept = self._mask(raw, parse.get("entities") or [])
+        found = reasons(
+            (parse.get("intent") or {}).get("name"), parse.get("intent_ranking") or [], self.rules
+        )
+        self._seen[(raw, model_id)] = (key, text, kept, found)
+        return key, text, kept, found
+
+    def _day(self, when: float) -> str:
+        number = int(when // 86400)
+        found = self._days.get(number)
+        if found is None:
+            found = self._days[number] = day(when)
+        return found
 
     def _mask(self, raw: str, entities: list) -> tuple[str, str, tuple]:
         if not self.rules.mask:
@@ -129,14 +171,17 @@ class Folder:
         return normalise(done.text), done.text, done.entities
 
 
-def _count(delta: ItemDelta, when: float, sender: str, channel: str | None) -> None:
+def _count(delta: ItemDelta, when: float, sender: str, channel: str | None, on_day: str) -> None:
     delta.count += 1
-    delta.first_seen = min(delta.first_seen, when)
-    delta.last_seen = max(delta.last_seen, when)
+    if when < delta.first_seen:
+        delta.first_seen = when
+    if when > delta.last_seen:
+        delta.last_seen = when
     if channel:
         delta.channels.add(channel)
-    delta.days[day(when)] += 1
-    delta.senders[sender] += 1
+    days, senders = delta.days, delta.senders
+    days[on_day] = days.get(on_day, 0) + 1
+    senders[sender] = senders.get(sender, 0) + 1
 
 
 def _served(event: dict, parse: dict, entities: tuple) -> dict:
@@ -168,9 +213,16 @@ def reasons(intent: str | None, ranking: list[dict], rules: Rules) -> set[str]:
     found = set()
     if intent in rules.fallback_intents:
         found.add(FALLBACK)
-    confidences = sorted((r.get("confidence") or 0.0 for r in ranking), reverse=True)
-    if len(confidences) >= 2 and confidences[0] - confidences[1] < rules.margin:
-        found.add(LOW_MARGIN)
+    if len(ranking) >= 2:
+        first = second = -math.inf
+        for entry in ranking:
+            confidence = entry.get("confidence") or 0.0
+            if confidence > first:
+                first, second = confidence, first
+            elif confidence > second:
+                second = confidence
+        if first - second < rules.margin:
+            found.add(LOW_MARGIN)
     return found
 
 
@@ -200,7 +252,8 @@ def merged(existing: dict | None, delta: ItemDelta, rules: Rules, known: bool, v
 
     ``known``: the text is already in the training data (a new item is then skipped, not queued);
     ``versions``: model_id -> registered version, where known. None when there is nothing to record (a
-    fallback action for a message the inbox does not hold)."""
+    fallback action for a message the inbox does not hold). Of an existing item, only what changed: the
+    served parse is replaced only when another model answered (the same model parses a text the same way)."""
     if existing is None and delta.count == 0:
         return None
     base = existing or {
@@ -216,12 +269,16 @@ def merged(existing: dict | None, delta: ItemDelta, rules: Rules, known: bool, v
         "count": count,
         "first_seen": min(base["first_seen"], delta.first_seen),
         "last_seen": max(base["last_seen"], delta.last_seen),
-        "channels": sorted(set(base["channels"]) | delta.channels),
-        "reasons": item_reasons,
         "score": score(item_reasons, count),
         "state": _state(existing, item_reasons, known),
     }
-    if delta.parse is not None and delta.parse_seen >= base["last_seen"]:
+    channels = sorted(set(base["channels"]) | delta.channels)
+    if existing is None or channels != base["channels"]:
+        values["channels"] = channels
+    if existing is None or item_reasons != base["reasons"]:
+        values["reasons"] = item_reasons
+    newer = delta.parse is not None and delta.parse_seen >= base["last_seen"]
+    if newer and (existing is None or existing.get("model_id") != delta.parse["model_id"]):
         values.update(delta.parse, model_version=versions.get(delta.parse["model_id"]))
     if existing is None:
         values.update(key=delta.key, text=delta.text)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 import sqlalchemy as sa
 
 TABLE = "events"
-COLUMNS = ("id", "sender_id", "type_name", "timestamp", "action_name", "data")
+COLUMNS = ("id", "sender_id", "type_name", "timestamp", "intent_name", "action_name", "data")  # Rasa's
+PAGE_COLUMNS = ("id", "sender_id", "type_name", "timestamp", "action_name", "data")  # what ``pages`` yields
 
 
 class TrackerStoreError(Exception):
@@ -44,7 +46,8 @@ class TrackerReader:
     def __init__(self, url: str):
         self.url = url
         try:
-            self.engine = sa.create_engine(_read_only(url), future=True, pool_pre_ping=True)
+            pool = {"poolclass": sa.pool.QueuePool} if url.startswith("sqlite") else {"pool_pre_ping": True}
+            self.engine = sa.create_engine(_read_only(url), future=True, **pool)
         except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as error:
             raise TrackerStoreError(
                 f"tracker store {safe_url(url)}: not a usable database URL ({error}); "
@@ -54,6 +57,12 @@ class TrackerReader:
 
     def check(self) -> None:
         """``TrackerStoreError`` when the store cannot be reached, ``NotRasaStore`` when it is not Rasa's."""
+        path = self.url.removeprefix("sqlite:///")
+        if path != self.url and "?" not in path and not Path(path).is_file():
+            raise TrackerStoreError(
+                f"tracker store {path}: no such file; give the SQLite file Rasa writes (endpoints.yml "
+                "`tracker_store: {dialect: sqlite, db: ...}`)."
+            )
         try:
             inspector = sa.inspect(self.engine)
             found = (
@@ -83,20 +92,20 @@ class TrackerReader:
         wanted = t.type_name == "user"
         if actions:
             wanted = sa.or_(wanted, sa.and_(t.type_name == "action", t.action_name.in_(sorted(actions))))
-        columns = [getattr(t, name) for name in COLUMNS]
+        columns = [getattr(t, name) for name in PAGE_COLUMNS]
         last = after_id
         while True:
             query = sa.select(*columns).where(t.id > last, wanted).order_by(t.id).limit(page_size)
-            rows = self._read(query)
+            rows = self.read(query)
             if not rows:
                 return
             yield rows
             last = rows[-1][0]
 
-    def _read(self, query) -> list[tuple]:
+    def read(self, query) -> list[tuple]:
         try:
             with self.engine.connect() as connection:
-                return [tuple(row) for row in connection.execute(query)]
+                return connection.execute(query).all()  # fetchall: one driver call per page
         except sa.exc.SQLAlchemyError as error:
             raise TrackerStoreError(
                 f"tracker store {safe_url(self.url)}: reading events failed ({_first_line(error)}); "
@@ -118,3 +127,59 @@ def _first_line(error: Exception) -> str:
     cause = getattr(error, "orig", None) or error
     text = str(cause).strip().splitlines()
     return text[0] if text else type(cause).__name__
+
+
+def conversation_signals(reader: TrackerReader, since: float, names: dict[str, Iterable[str]]) -> list[dict]:
+    """Per conversation with events since ``since``: its last event time, user turns, and how often it hit a
+    fallback action, a handoff (action or intent) or a restart. ``names``: fallback_actions, handoff_actions,
+    handoff_intents. One aggregate query."""
+    t = reader.table.c
+
+    def times(condition) -> sa.sql.ColumnElement:
+        return sa.func.sum(sa.case((condition, 1), else_=0))
+
+    handoff = sa.or_(
+        sa.and_(t.type_name == "action", t.action_name.in_(sorted(names["handoff_actions"]))),
+        sa.and_(t.type_name == "user", t.intent_name.in_(sorted(names["handoff_intents"]))),
+    )
+    query = (
+        sa.select(
+            t.sender_id,
+            sa.func.max(t.timestamp).label("last"),
+            times(t.type_name == "user").label("turns"),
+            times(
+                sa.and_(t.type_name == "action", t.action_name.in_(sorted(names["fallback_actions"])))
+            ).label("fallbacks"),
+            times(handoff).label("handoffs"),
+            times(t.type_name == "restart").label("restarts"),
+        )
+        .where(t.timestamp >= since)
+        .group_by(t.sender_id)
+    )
+    keys = ("sender_id", "last", "turns", "fallbacks", "handoffs", "restarts")
+    return [dict(zip(keys, row, strict=True)) for row in reader.read(query)]
+
+
+def user_turns_since(reader: TrackerReader, since: float, page_size: int = 2000) -> Iterator[tuple[str, str]]:
+    """(sender_id, event JSON) of the user messages since ``since``, in keyset pages."""
+    t = reader.table.c
+    last = 0
+    while True:
+        query = (
+            sa.select(t.id, t.sender_id, t.data)
+            .where(t.id > last, t.type_name == "user", t.timestamp >= since)
+            .order_by(t.id)
+            .limit(page_size)
+        )
+        rows = reader.read(query)
+        if not rows:
+            return
+        yield from ((sender, data) for _, sender, data in rows)
+        last = rows[-1][0]
+
+
+def events_of(reader: TrackerReader, sender_id: str) -> list[str]:
+    """The event JSON of one conversation, in order (one conversation: one short read)."""
+    t = reader.table.c
+    query = sa.select(t.id, t.data).where(t.sender_id == sender_id).order_by(t.id)
+    return [data for _, data in reader.read(query)]

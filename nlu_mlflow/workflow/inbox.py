@@ -8,6 +8,7 @@ tracker-store reader, the inbox store); the production model through tracking/ a
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import tempfile
@@ -17,8 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from nlu_mlflow.decide import conversation_review as review
 from nlu_mlflow.decide import inbox as rules_of
 from nlu_mlflow.errors import InputError
+from nlu_mlflow.live import tracker_store
 from nlu_mlflow.live.inbox_store import OPEN_STATES, Forgotten, InboxStore, PageContext, default_url
 from nlu_mlflow.live.tracker_store import TrackerReader, source_id
 from nlu_mlflow.workflow.inbox_settings import InboxSettings
@@ -26,9 +29,17 @@ from nlu_mlflow.workflow.inbox_settings import InboxSettings
 logger = logging.getLogger(__name__)
 
 INBOX_URL_ENV = "NLU_MLFLOW_INBOX_URL"
-PAGE_SIZE = 2000
+PAGE_SIZE = 5000
 OVERLAP = 1000  # event ids re-read behind the watermark (ids committed out of order by several Rasa workers)
 REPARSE_BATCH = 256
+COMMIT_EVERY = 50_000  # messages (or distinct texts) per inbox transaction: bounds memory, amortises writes
+
+
+@dataclass(frozen=True)
+class Sizes:
+    page: int = 5000  # events per read
+    overlap: int = 1000
+    commit_every: int = COMMIT_EVERY
 
 
 def open_inbox(inbox_url: str | None = None, tracking_uri: str | None = None) -> InboxStore:
@@ -87,7 +98,8 @@ def run_collect(settings: InboxSettings, tracking_uri: str | None, with_producti
     url = tracker_url(settings)
     store = open_inbox(settings.inbox_url, tracking_uri)
     rules = settings.rules()
-    done = collect(store, url, rules, known_texts(settings.data), settings.page_size, settings.overlap)
+    sizes = (settings.page_size, settings.overlap, settings.commit_every)
+    done = collect(store, url, rules, known_texts(settings.data), *sizes)
     if not with_production:
         return done
     from nlu_mlflow.tracking import runs
@@ -113,18 +125,19 @@ def collect(
     known_keys: frozenset[str] = frozenset(),
     page_size: int = PAGE_SIZE,
     overlap: int = OVERLAP,
+    commit_every: int = COMMIT_EVERY,
 ) -> Collected:
-    """Read the tracker store's new user messages into the inbox, page by page; each page and the watermark
-    after it are committed together, so a crash leaves the watermark at the last page recorded."""
+    """Read the tracker store's new user messages into the inbox, page by page (short reads); every
+    ``commit_every`` messages the batch and the watermark after it are committed together, so a crash
+    leaves the watermark at the last batch recorded."""
     started, before = time.perf_counter(), store.item_count()
     reader = TrackerReader(tracker_url)
     try:
         reader.check()
         source = source_id(tracker_url)
         mark = store.watermark(source)
-        totals = _read_pages(
-            store, reader, source, mark.last_id, rules, PageContext(rules, known_keys), page_size, overlap
-        )
+        sizes = Sizes(page_size, overlap, commit_every)
+        totals = _read_pages(store, reader, source, mark.last_id, PageContext(rules, known_keys), sizes)
     finally:
         reader.dispose()
     events, malformed, pages = totals
@@ -134,16 +147,23 @@ def collect(
     )  # fmt: skip
 
 
-def _read_pages(store, reader, source, last_id, rules, context, page_size, overlap) -> tuple[int, int, int]:
+def _read_pages(store, reader, source, last_id, context, sizes: Sizes) -> tuple[int, int, int]:
+    """Fold pages into batches; record each batch with the watermark after it (one transaction)."""
     seen = store.seen_ids(source)
-    folder = rules_of.Folder(rules)
+    folder = rules_of.Folder(context.rules)
     events = malformed = pages = 0
-    for rows in reader.pages(max(last_id - overlap, 0), page_size, rules.fallback_actions):
-        page = folder.fold(row for row in rows if row[0] not in seen)
+    batch = None
+    for rows in reader.pages(max(last_id - sizes.overlap, 0), sizes.page, context.rules.fallback_actions):
+        batch = folder.fold((row for row in rows if row[0] not in seen), batch)
         last_id = max(last_id, rows[-1][0])
-        store.record_page(source, page, last_id, overlap, context)
-        seen = {i for i in seen.union(page.event_ids) if i > last_id - overlap}
-        events, malformed, pages = events + page.messages, malformed + page.malformed, pages + 1
+        seen = {i for i in seen.union(batch.event_ids[-sizes.page :]) if i > last_id - sizes.overlap}
+        pages += 1
+        if batch.messages >= sizes.commit_every or len(batch.deltas) >= sizes.commit_every:
+            store.record_page(source, folder.finish(batch), last_id, seen, context)
+            events, malformed, batch = events + batch.messages, malformed + batch.malformed, None
+    if batch is not None:
+        store.record_page(source, folder.finish(batch), last_id, seen, context)
+        events, malformed = events + batch.messages, malformed + batch.malformed
     return events, malformed, pages
 
 
@@ -188,6 +208,55 @@ def reparse(store: InboxStore, production: Production, rules: rules_of.Rules) ->
         parsed += len(batch)
         disagree += sum(rules_of.disagreement(i.intent, x) for i, x in zip(batch, intents, strict=True))
     return parsed, disagree
+
+
+def conversations(settings: InboxSettings, days: float, limit: int) -> list[review.Conversation]:
+    """The conversations of the last ``days`` that went wrong, newest first (read-only, masked nothing:
+    only ids, times and counts leave the store)."""
+    reader = TrackerReader(tracker_url(settings))
+    try:
+        reader.check()
+        since = time.time() - days * 86400
+        names = {
+            "fallback_actions": settings.fallback_actions,
+            "handoff_actions": review.HANDOFF_ACTIONS,
+            "handoff_intents": review.HANDOFF_INTENTS,
+        }
+        signals = tracker_store.conversation_signals(reader, since, names)
+        low = review.low_confidence_turns(tracker_store.user_turns_since(reader, since))
+    finally:
+        reader.dispose()
+    return review.went_wrong(signals, low, limit)
+
+
+def conversation_story(
+    settings: InboxSettings, sender_id: str, out: Path, domain: Path | None, tracking_uri: str | None
+) -> Path:
+    """One conversation, masked, as a Rasa test story in ``out`` (written whole, or not at all). Its name is
+    the sender's keyed hash from the inbox, never the sender id."""
+    from nlu_mlflow.rasa.test_stories import test_story_yaml
+
+    reader = TrackerReader(tracker_url(settings))
+    try:
+        reader.check()
+        events = [json.loads(data) for data in tracker_store.events_of(reader, sender_id)]
+    except ValueError:
+        raise InputError(
+            f"conversation {sender_id}: an event is not JSON; the tracker store is damaged."
+        ) from None
+    finally:
+        reader.dispose()
+    if not events:
+        raise InputError(
+            f"no conversation {sender_id!r} in the tracker store; see `nlu-mlflow inbox conversations`."
+        )
+    name = "live conversation " + open_inbox(settings.inbox_url, tracking_uri).sender_hash(sender_id)[:12]
+    story = test_story_yaml(name, review.masked_events(events, settings.sensitive_entities), domain)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial")
+    partial.write_text(story, encoding="utf-8")
+    os.replace(partial, out)
+    return out
 
 
 @dataclass(frozen=True)

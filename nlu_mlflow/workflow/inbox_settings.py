@@ -29,8 +29,11 @@ class InboxSettings(pydantic.BaseModel):
     frequent: pydantic.conint(ge=1) = 5
     fallback_intents: list[str] = ["nlu_fallback"]
     fallback_actions: list[str] = ["action_default_fallback", "action_two_stage_fallback"]
-    page_size: pydantic.conint(ge=1, le=100_000) = 2000
+    page_size: pydantic.conint(ge=1, le=100_000) = 5000
     overlap: pydantic.conint(ge=0) = 1000
+    commit_every: pydantic.conint(ge=1) = (
+        50_000  # messages per inbox transaction (the watermark moves with it)
+    )
 
     class Config:
         extra = pydantic.Extra.forbid

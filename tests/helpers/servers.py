@@ -318,11 +318,13 @@ def rasa_server(
     timeout: float = 300.0,
     rest_channel: bool = False,
     wait: bool = True,
+    endpoints: Path | None = None,
 ) -> Iterator[RasaApi]:
     """`rasa run --enable-api --auth-token TOKEN -m ARCHIVE` on a free loopback port (30-60 s to start).
 
     ``rest_channel``: with a credentials file naming `rest:`, so conversations reach
     `POST /webhooks/rest/webhook` (``RasaApi.say``). ``wait=False`` yields at once (call ``wait_ready``).
+    ``endpoints``: an endpoints.yml (e.g. an SQL tracker store, where Rasa records every conversation).
     """
     port = free_port()
     cmd = [
@@ -333,6 +335,8 @@ def rasa_server(
         credentials = log.parent / "credentials.yml"
         credentials.write_text("rest:\n")
         cmd += ["--credentials", str(credentials)]
+    if endpoints is not None:
+        cmd += ["--endpoints", str(endpoints)]
     env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "LOG_LEVEL_LIBRARIES": "ERROR"}
     with open(log, "ab") as out:
         proc = subprocess.Popen(

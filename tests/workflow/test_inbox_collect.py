@@ -119,9 +119,9 @@ def test_a_crash_leaves_the_watermark_at_the_last_page_recorded_and_nothing_coun
 
     monkeypatch.setattr(s, "_advance", crash_on_the_second_page)
     with pytest.raises(RuntimeError, match="killed"):
-        inbox.collect(store, url, RULES, page_size=2)
+        inbox.collect(store, url, RULES, page_size=2, commit_every=1)
     assert store.watermark(inbox.source_id(url)).last_id == 2
     assert sorted(i.key for i in store.items()) == ["text 0", "text 1"]  # page 2's items rolled back too
     monkeypatch.setattr(s, "_advance", real)
-    assert inbox.collect(store, url, RULES, page_size=2).events == 3
+    assert inbox.collect(store, url, RULES, page_size=2, commit_every=1).events == 3
     assert sorted(i.count for i in store.items()) == [1] * 5
