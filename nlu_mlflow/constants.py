@@ -167,4 +167,8 @@ LIVE_CRITICAL_FLIPS = "live_critical_flips"
 # the live test set (a seeded share of annotated live messages, never trained on)
 LIVE_INTENT_ACCURACY = "live_intent_accuracy"
 LIVE_INTENT_F1_WEIGHTED = "live_intent_f1_weighted"
+LIVE_TEST_EXAMPLES = "live_test_examples"
+TAG_LIVE_PREFIX = "nlu_mlflow.live."  # + a figure above: the replay on the registered version
+TAG_LIVE_REPLAYED_AT = "nlu_mlflow.live_replayed_at"  # epoch seconds of that replay
+TAG_LIVE_WINDOW = "nlu_mlflow.live_window"
 LIVE_FLIPS_TABLE = "live_flips.json"  # the MLflow table of flips (masked examples)

@@ -15,12 +15,12 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from nlu_mlflow import constants as c
-from nlu_mlflow.decide.promotion import Check, Decision
+from nlu_mlflow.decide.promotion import Check, Decision, PromotionPolicy
 from nlu_mlflow.errors import InputError
 
 MAX_EXAMPLES = 3  # masked examples kept per flip
@@ -207,29 +207,10 @@ def _rate(part: int, total: int, empty: float = 0.0) -> float:
     return part / total if total else empty
 
 
-# --- gates of the promotion policy on the replay (all off by default) ---
+# --- gates of the promotion policy on the replay (decide.promotion.PromotionPolicy, all off by default) ---
 CHECK_LIVE_FLIPS = "live_flip_rate"
 CHECK_LIVE_FALLBACK = "live_fallback_increase"
 CHECK_LIVE_F1 = "live_intent_f1"
-DEFAULT_MIN_LIVE_MESSAGES = 200
-
-
-@dataclass(frozen=True)
-class LiveGates:
-    """``max_live_flip_rate``, ``max_live_fallback_increase``, ``min_live_intent_f1`` (None: off), and the
-    traffic below which a gate means nothing and is skipped (``min_live_messages``)."""
-
-    max_live_flip_rate: float | None = None
-    max_live_fallback_increase: float | None = None
-    min_live_intent_f1: float | None = None
-    min_live_messages: int = DEFAULT_MIN_LIVE_MESSAGES
-
-    @property
-    def any_on(self) -> bool:
-        return any(
-            v is not None
-            for v in (self.max_live_flip_rate, self.max_live_fallback_increase, self.min_live_intent_f1)
-        )
 
 
 @dataclass(frozen=True)
@@ -240,19 +221,29 @@ class LiveScore:
     examples: int
 
 
-def live_checks(report: ReplayReport | None, live: LiveScore | None, gates: LiveGates) -> list[Check]:
-    """One check per gate that is on; a gate with too little traffic is skipped, and says so."""
+def live_score(metrics: dict[str, float]) -> LiveScore | None:
+    """The live test set's score among a model's metrics, None when it was not scored on one."""
+    if c.LIVE_INTENT_F1_WEIGHTED not in metrics:
+        return None
+    return LiveScore(metrics[c.LIVE_INTENT_F1_WEIGHTED], int(metrics.get(c.LIVE_TEST_EXAMPLES, 0)))
+
+
+def live_checks(
+    figures: Mapping[str, float] | None, live: LiveScore | None, gates: PromotionPolicy
+) -> list[Check]:
+    """One check per gate that is on; a gate with too little traffic is skipped, and says so. ``figures``
+    are a replay's (``ReplayReport.metrics()``, or the tags a registered version carries), None: no replay."""
     checks = []
     if gates.max_live_flip_rate is not None:
-        checks.append(_gate_flips(report, gates))
+        checks.append(_gate_flips(figures, gates))
     if gates.max_live_fallback_increase is not None:
-        checks.append(_gate_fallback(report, gates))
+        checks.append(_gate_fallback(figures, gates))
     if gates.min_live_intent_f1 is not None:
         checks.append(_gate_f1(live, gates))
     return checks
 
 
-def _too_little(name: str, have: int, gates: LiveGates) -> Check | None:
+def _too_little(name: str, have: int, gates: PromotionPolicy) -> Check | None:
     if have >= gates.min_live_messages:
         return None
     return Check(
@@ -260,27 +251,33 @@ def _too_little(name: str, have: int, gates: LiveGates) -> Check | None:
     )
 
 
-def _gate_flips(report: ReplayReport | None, gates: LiveGates) -> Check:
-    skipped = _too_little(CHECK_LIVE_FLIPS, report.messages if report else 0, gates)
-    if skipped or report is None:
-        return skipped or Check(CHECK_LIVE_FLIPS, True, "skipped: no replay")
-    limit, rate = gates.max_live_flip_rate, report.flip_rate
-    critical = sum(f.count for f in report.critical_flips())
+def _replayed(name: str, figures: Mapping[str, float] | None, gates: PromotionPolicy) -> Check | None:
+    if not figures:
+        return Check(name, True, "skipped: no replay of live traffic (set live_traffic)")
+    return _too_little(name, int(figures[c.LIVE_MESSAGES]), gates)
+
+
+def _gate_flips(figures: Mapping[str, float] | None, gates: PromotionPolicy) -> Check:
+    skipped = _replayed(CHECK_LIVE_FLIPS, figures, gates)
+    if skipped or figures is None:
+        return skipped or Check(CHECK_LIVE_FLIPS, True, "skipped")
+    limit, rate, messages = gates.max_live_flip_rate, figures[c.LIVE_FLIP_RATE], int(figures[c.LIVE_MESSAGES])
+    critical = int(figures.get(c.LIVE_CRITICAL_FLIPS, 0))
     named = f"; {critical} on critical intents" if critical else ""
-    reason = f"{rate:.4f} of {report.messages} live messages flip, may be at most {limit:.4f}"
+    reason = f"{rate:.4f} of {messages} live messages flip, may be at most {limit:.4f}"
     if rate > limit + _TOLERANCE:
         reason += f" (over by {rate - limit:.4f})"
     return Check(CHECK_LIVE_FLIPS, rate <= limit + _TOLERANCE, reason + named)
 
 
-def _gate_fallback(report: ReplayReport | None, gates: LiveGates) -> Check:
-    skipped = _too_little(CHECK_LIVE_FALLBACK, report.messages if report else 0, gates)
-    if skipped or report is None:
-        return skipped or Check(CHECK_LIVE_FALLBACK, True, "skipped: no replay")
-    limit, rise = gates.max_live_fallback_increase, report.fallback_increase
+def _gate_fallback(figures: Mapping[str, float] | None, gates: PromotionPolicy) -> Check:
+    skipped = _replayed(CHECK_LIVE_FALLBACK, figures, gates)
+    if skipped or figures is None:
+        return skipped or Check(CHECK_LIVE_FALLBACK, True, "skipped")
+    limit, rise = gates.max_live_fallback_increase, figures[c.LIVE_FALLBACK_INCREASE]
     reason = (
-        f"fallback rate {report.fallback_rate_candidate:.4f} "
-        f"vs production {report.fallback_rate_production:.4f} "
+        f"fallback rate {figures[c.LIVE_FALLBACK_RATE_CANDIDATE]:.4f} "
+        f"vs production {figures[c.LIVE_FALLBACK_RATE_PRODUCTION]:.4f} "
         f"({rise:+.4f}), may rise at most {limit:.4f}"
     )
     if rise > limit + _TOLERANCE:
@@ -288,7 +285,7 @@ def _gate_fallback(report: ReplayReport | None, gates: LiveGates) -> Check:
     return Check(CHECK_LIVE_FALLBACK, rise <= limit + _TOLERANCE, reason)
 
 
-def _gate_f1(live: LiveScore | None, gates: LiveGates) -> Check:
+def _gate_f1(live: LiveScore | None, gates: PromotionPolicy) -> Check:
     skipped = _too_little(CHECK_LIVE_F1, live.examples if live else 0, gates)
     if skipped or live is None:
         return skipped or Check(CHECK_LIVE_F1, True, "skipped: no live test set")

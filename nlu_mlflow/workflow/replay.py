@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from nlu_mlflow import constants as c
 from nlu_mlflow.decide import masking
 from nlu_mlflow.decide import replay as rules
 from nlu_mlflow.decide.replay import ReplayReport, Traffic
@@ -116,3 +117,122 @@ def summary_line(report: ReplayReport) -> str:
         f"{report.agreement_rate:.1%}, fallback {report.fallback_rate_production:.1%} -> "
         f"{report.fallback_rate_candidate:.1%}" + (f", {critical} on critical intents" if critical else "")
     )
+
+
+def tracker_url(value: str) -> str:
+    """``live_traffic`` as a database URL: a URL as given, else the endpoints.yml's ``tracker_store:``."""
+    if "://" in value:
+        return value
+    from nlu_mlflow.rasa.endpoints import tracker_store_url
+
+    return tracker_store_url(Path(value))
+
+
+def input_problems(live_traffic: str | None, window: str) -> list[str]:
+    """Before any training: the window is readable and the tracker store answers and is Rasa's."""
+    if not live_traffic:
+        return []
+    from nlu_mlflow.errors import InputError
+    from nlu_mlflow.live.tracker_store import TrackerReader, TrackerStoreError
+
+    try:
+        rules.parse_window(window)
+        reader = TrackerReader(tracker_url(live_traffic))
+        try:
+            reader.check()
+        finally:
+            reader.dispose()
+    except InputError as error:
+        return list(error.problems)
+    except TrackerStoreError as error:
+        return [f"--live-traffic: {error}"]
+    return []
+
+
+def project_threshold(configs) -> float | None:
+    """The FallbackClassifier threshold of the project's own config (candidate ``project``), if it has one."""
+    for config in configs:
+        for component in config.pipeline if config.name == "project" else ():
+            if component.get("name") == "FallbackClassifier":
+                return float(component.get("threshold", DEFAULT_THRESHOLD))
+    return None
+
+
+def for_run(settings, best_uri: str, holder, inputs, work: Path) -> Replay | None:
+    """The workflow's replay of the best candidate against production; logged on the active (parent) run and
+    its flips queued in the inbox. None when no live traffic is set or there is no production yet."""
+    if not settings.live_traffic:
+        return None
+    if holder is None:
+        logger.info("replay of live traffic skipped: no production version to compare with")
+        return None
+    from nlu_mlflow.tracking import models
+
+    live = LiveTraffic(tracker_url(settings.live_traffic), settings.live_window)
+    candidate = models.archive_path(best_uri, work / "candidate")
+    production = models.archive_path(holder.uri, work / "production")
+    critical = frozenset(u.intent for u in inputs.suite.utterances) if inputs.suite else frozenset()
+    result = replay(live, candidate, production, critical, project_threshold(inputs.configs))
+    log(result, live, work)
+    queued = queue_flips(result, settings.tracking_uri)
+    logger.info("%s; %d flipped message(s) queued in the inbox", summary_line(result.report), queued)
+    return result
+
+
+def queue_flips(result: Replay, tracking_uri: str | None, inbox_url: str | None = None) -> int:
+    """The flipped messages (masked) into the inbox with reason ``flip``, so a person labels exactly them."""
+    from nlu_mlflow.decide import inbox as inbox_rules
+    from nlu_mlflow.live.inbox_store import Flagged
+    from nlu_mlflow.workflow.inbox import open_inbox
+
+    flagged = [
+        Flagged(inbox_rules.normalise(text), text, count, *rules.top_intent(before))
+        for text, count, before, _ in result.flipped
+    ]
+    if not flagged:
+        return 0
+    return open_inbox(inbox_url, tracking_uri).flag(flagged, inbox_rules.FLIP)
+
+
+def version_tags(report: ReplayReport, window: str, at: float | None = None) -> dict[str, str]:
+    """The replay's figures as tags of the registered version (never text), with when and over what window."""
+    tags = {f"{c.TAG_LIVE_PREFIX}{name}": f"{value:.6g}" for name, value in report.metrics().items()}
+    return tags | {c.TAG_LIVE_REPLAYED_AT: f"{at or time.time():.0f}", c.TAG_LIVE_WINDOW: window}
+
+
+def figures_of(tags: dict[str, str]) -> dict[str, float]:
+    """The replay figures a version carries (``version_tags``); empty when it was never replayed."""
+    return {
+        k.removeprefix(c.TAG_LIVE_PREFIX): float(v)
+        for k, v in tags.items()
+        if k.startswith(c.TAG_LIVE_PREFIX)
+    }
+
+
+def stale(tags: dict[str, str], window: str, now: float | None = None) -> bool:
+    """No recorded replay, or one older than the window: the figures no longer describe this week."""
+    at = tags.get(c.TAG_LIVE_REPLAYED_AT)
+    if not at or not figures_of(tags):
+        return True
+    return (now or time.time()) - float(at) > rules.parse_window(window).total_seconds()
+
+
+def lines(figures: dict[str, float]) -> list[str]:
+    """The figures as a person reads them before production moves."""
+    if not figures:
+        return ["live traffic: not replayed"]
+    return [
+        f"live traffic: {int(figures[c.LIVE_MESSAGES])} messages "
+        f"({int(figures[c.LIVE_UNIQUE_MESSAGES])} unique), "
+        f"agreement {figures[c.LIVE_AGREEMENT_RATE]:.1%}, flips {figures[c.LIVE_FLIP_RATE]:.1%} "
+        f"({int(figures.get(c.LIVE_CRITICAL_FLIPS, 0))} on critical intents), fallback "
+        f"{figures[c.LIVE_FALLBACK_RATE_PRODUCTION]:.1%} -> {figures[c.LIVE_FALLBACK_RATE_CANDIDATE]:.1%}"
+    ]
+
+
+def for_versions(live: LiveTraffic, candidate, production, work: Path) -> Replay:
+    """A replay of two registered versions (manual ``promote`` when the recorded figures are stale)."""
+    from nlu_mlflow.tracking import models
+
+    archives = [models.archive_path(v.uri, work / name) for name, v in (("c", candidate), ("p", production))]
+    return replay(live, archives[0], archives[1])

@@ -8,7 +8,7 @@ import pytest
 
 from nlu_mlflow import constants as c
 from nlu_mlflow.decide import replay
-from nlu_mlflow.decide.promotion import Check, Decision
+from nlu_mlflow.decide.promotion import Check, Decision, PromotionPolicy
 from nlu_mlflow.errors import InputError
 
 
@@ -101,53 +101,54 @@ def _report(flips: int, total: int, fallback_p=0, fallback_c=0) -> replay.Replay
     ("gates", "report", "live", "passed", "words"),
     [
         (
-            replay.LiveGates(max_live_flip_rate=0.05, min_live_messages=10),
+            PromotionPolicy(max_live_flip_rate=0.05, min_live_messages=10),
             _report(1, 100),
             None,
             [True],
             "0.0100 of 100",
         ),
         (
-            replay.LiveGates(max_live_flip_rate=0.05, min_live_messages=10),
+            PromotionPolicy(max_live_flip_rate=0.05, min_live_messages=10),
             _report(10, 100),
             None,
             [False],
             "over by 0.0500",
         ),
         (
-            replay.LiveGates(max_live_flip_rate=0.05, min_live_messages=500),
+            PromotionPolicy(max_live_flip_rate=0.05, min_live_messages=500),
             _report(50, 100),
             None,
             [True],
             "skipped: 100 live messages, fewer than min_live_messages 500",
         ),
         (
-            replay.LiveGates(max_live_fallback_increase=0.01, min_live_messages=10),
+            PromotionPolicy(max_live_fallback_increase=0.01, min_live_messages=10),
             _report(0, 100, 0, 5),
             None,
             [False],
             "(+0.0500), may rise at most 0.0100 (over by 0.0400)",
         ),
         (
-            replay.LiveGates(min_live_intent_f1=0.8, min_live_messages=10),
+            PromotionPolicy(min_live_intent_f1=0.8, min_live_messages=10),
             None,
             replay.LiveScore(0.75, 40),
             [False],
             "short by 0.0500",
         ),
         (
-            replay.LiveGates(min_live_intent_f1=0.8, min_live_messages=50),
+            PromotionPolicy(min_live_intent_f1=0.8, min_live_messages=50),
             None,
             replay.LiveScore(0.1, 40),
             [True],
             "skipped: 40 live messages",
         ),
-        (replay.LiveGates(min_live_intent_f1=0.8), None, None, [True], "skipped: 0 live messages"),
-        (replay.LiveGates(), _report(90, 100), replay.LiveScore(0.1, 400), [], ""),  # all off by default
+        (PromotionPolicy(min_live_intent_f1=0.8), None, None, [True], "skipped: 0 live messages"),
+        (PromotionPolicy(max_live_flip_rate=0.05), None, None, [True], "skipped: no replay of live traffic"),
+        (PromotionPolicy(), _report(90, 100), replay.LiveScore(0.1, 400), [], ""),  # all off by default
     ],
 )
 def test_live_gates(gates, report, live, passed, words):
-    checks = replay.live_checks(report, live, gates)
+    checks = replay.live_checks(report.metrics() if report else None, live, gates)
     assert [x.passed for x in checks] == passed
     assert words in " ".join(x.reason for x in checks)
 
@@ -157,3 +158,9 @@ def test_with_live_keeps_every_reason_and_stops_on_a_failed_gate():
     stopped = replay.with_live(decision, [Check(replay.CHECK_LIVE_FLIPS, False, "too many")])
     assert not stopped.promote and [x.name for x in stopped.checks] == ["primary_metric", "live_flip_rate"]
     assert replay.with_live(decision, []) is decision
+
+
+def test_live_score_comes_from_the_metrics():
+    assert replay.live_score({c.INTENT_F1_WEIGHTED: 0.9}) is None
+    score = replay.live_score({c.LIVE_INTENT_F1_WEIGHTED: 0.8, c.LIVE_TEST_EXAMPLES: 40.0})
+    assert score == replay.LiveScore(0.8, 40)
