@@ -236,7 +236,9 @@ def run_database(name: str, url: str, sizes: list[int], unique_share: float, wor
         print(f"[{name}] wrote {events:,} user events ({unique:,} unique texts) in "
               f"{time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
         inbox_url = f"sqlite:///{work / f'inbox-{name}-{events}.db'}"
-        plain, collect = child("plain", url), child("collect", url, inbox_url)
+        # the plain loop before and after collect, its faster run counted (load on a shared machine varies)
+        before, collect, after = child("plain", url), child("collect", url, inbox_url), child("plain", url)
+        plain = min(before, after, key=lambda r: r["seconds"])
         results.append(_row(name, events, unique, plain, collect))
     parse = child("parse", f"sqlite:///{work / f'inbox-{name}-{sizes[-1]}.db'}", str(work))
     results[-1]["parse"] = parse
@@ -252,18 +254,19 @@ def _row(name: str, events: int, unique: int, plain: dict, collect: dict) -> dic
     return {
         "database": name, "events": events, "unique_texts": unique, "unique_share": unique / events,
         "plain_events_per_s": plain_rate, "collect_events_per_s": collect_rate,
-        "rate_ratio": collect_rate / plain_rate, "plain_peak_mib": plain["peak_mib"],
+        "rate_ratio": collect_rate / plain_rate, "cpu_ratio": plain["cpu_seconds"] / collect["cpu_seconds"],
+        "plain_peak_mib": plain["peak_mib"],
         "collect_peak_mib": collect["peak_mib"], "inbox_items": collect["items"],
     }  # fmt: skip
 
 
 def report(results: list[dict]) -> None:
     print(f"\n{'db':<10} {'events':>9} {'unique':>7} {'plain ev/s':>11} {'collect ev/s':>13} {'ratio':>6} "
-          f"{'plain MiB':>9} {'collect MiB':>11}")  # fmt: skip
+          f"{'cpu ratio':>9} {'plain MiB':>9} {'collect MiB':>11}")  # fmt: skip
     for r in results:
         print(f"{r['database']:<10} {r['events']:>9,} {r['unique_share']:>7.1%} "
               f"{r['plain_events_per_s']:>11,.0f} {r['collect_events_per_s']:>13,.0f} "
-              f"{r['rate_ratio']:>6.2f} "
+              f"{r['rate_ratio']:>6.2f} {r['cpu_ratio']:>9.2f} "
               f"{r['plain_peak_mib']:>9.0f} {r['collect_peak_mib']:>11.0f}")  # fmt: skip
     for r in results:
         if "parse" in r:

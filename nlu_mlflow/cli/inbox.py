@@ -47,6 +47,19 @@ InboxUrl = Annotated[
         help="The inbox database (SQLAlchemy URL; default: inbox.db beside the MLflow SQLite store).",
     ),
 ]
+TrackerStore = Annotated[
+    str | None,
+    typer.Option(
+        envvar=TRACKER_STORE_ENV,
+        help="Rasa's SQL tracker store (SQLAlchemy URL; it may hold a password: prefer the variable).",
+    ),
+]
+Endpoints = Annotated[
+    Path | None,
+    typer.Option(exists=True, dir_okay=False, help="Or the project's endpoints.yml (`tracker_store:`)."),
+]
+
+
 TrackingUri = Annotated[
     str | None,
     typer.Option(
@@ -85,18 +98,8 @@ def open_store(inbox_url: str | None, tracking_uri: str | None = None):
 
 @inbox_app.command()
 def collect(
-    tracker_store: Annotated[
-        str | None,
-        typer.Option(
-            envvar=TRACKER_STORE_ENV,
-            help="Rasa's SQL tracker store (SQLAlchemy URL; may hold a password: "
-            "prefer the environment variable).",
-        ),
-    ] = None,
-    endpoints: Annotated[
-        Path | None,
-        typer.Option(exists=True, dir_okay=False, help="Or the project's endpoints.yml (`tracker_store:`)."),
-    ] = None,
+    tracker_store: TrackerStore = None,
+    endpoints: Endpoints = None,
     workflow_file: Annotated[
         Path | None,
         typer.Option(
@@ -136,19 +139,6 @@ def collect(
         settings = inbox_settings.read(workflow_file, overrides)
         done = inbox.run_collect(settings, tracking_uri, not no_production)
     logs.echo(done.line())
-
-
-TrackerStore = Annotated[
-    str | None,
-    typer.Option(
-        envvar=TRACKER_STORE_ENV,
-        help="Rasa's SQL tracker store (SQLAlchemy URL; it may hold a password: prefer the variable).",
-    ),
-]
-Endpoints = Annotated[
-    Path | None,
-    typer.Option(exists=True, dir_okay=False, help="Or the project's endpoints.yml (`tracker_store:`)."),
-]
 
 
 @inbox_app.command()

@@ -86,8 +86,9 @@ class Folder:
         self.rules = rules
         self.recent: dict[str, tuple[str, str]] = {}  # sender -> (key, masked text) in this page
         self.before: dict[str, tuple[str, str]] = {}  # ... in the page before
-        self._days: dict[int, str] = {}  # UTC day number -> "YYYY-MM-DD"
-        self._seen: dict[tuple, tuple] = {}  # (raw text, model_id) -> (key, masked text, entities, reasons)
+        self._days: dict[float, str] = {}  # UTC day number -> "YYYY-MM-DD"
+        # (raw text, model_id) -> (key, masked text, entities, reasons, (key, masked text))
+        self._seen: dict[tuple, tuple] = {}
 
     def fold(self, rows: Iterable[tuple], into: Page | None = None) -> Page:
         """``rows``: (id, sender_id, type_name, timestamp, action_name, data) in id order, added to ``into``
@@ -123,29 +124,35 @@ class Folder:
             page.deltas.setdefault(last[0], ItemDelta(*last)).reasons.add(FALLBACK)
 
     def _user(self, page: Page, sender: str, timestamp: float | None, data: str) -> None:
+        """One user message (the hot path of collect: kept lean, with the (text, model) cache)."""
         event = json.loads(data)
         parse = event.get("parse_data") or {}
-        model_id = (event.get("metadata") or {}).get("model_id")
-        key, text, kept, found = self._seen.get((event["text"], model_id)) or self._read(
+        metadata = event.get("metadata")
+        model_id = metadata.get("model_id") if metadata else None
+        key, text, kept, found, pair = self._seen.get((event["text"], model_id)) or self._read(
             event, parse, model_id
         )
-        when = float(timestamp if timestamp is not None else event.get("timestamp") or 0.0)
+        when = timestamp if timestamp is not None else float(event.get("timestamp") or 0.0)
         delta = page.deltas.get(key)
         if delta is None:
             delta = page.deltas[key] = ItemDelta(key, text)
-        _count(
-            delta,
-            when,
-            sender,
-            event.get("input_channel"),
-            self._days.get(int(when // 86400)) or self._day(when),
-        )
-        if when >= delta.parse_seen:
-            delta.latest, delta.parse_seen = (event, parse, kept), when
+        delta.count += 1
+        if when < delta.first_seen:
+            delta.first_seen = when
+        if when >= delta.last_seen:
+            delta.last_seen = delta.parse_seen = when
+            delta.latest = (event, parse, kept)
+        channel = event.get("input_channel")
+        if channel:
+            delta.channels.add(channel)
+        on_day = self._days.get(when // 86400) or self._day(when)
+        days, senders = delta.days, delta.senders
+        days[on_day] = days.get(on_day, 0) + 1
+        senders[sender] = senders.get(sender, 0) + 1
         if found:
             delta.reasons.update(found)
         page.messages += 1
-        self.recent[sender] = (key, text)
+        self.recent[sender] = pair
 
     def _read(self, event: dict, parse: dict, model_id: str | None) -> tuple:
         raw = event["text"]
@@ -155,14 +162,11 @@ class Folder:
         found = reasons(
             (parse.get("intent") or {}).get("name"), parse.get("intent_ranking") or [], self.rules
         )
-        self._seen[(raw, model_id)] = (key, text, kept, found)
-        return key, text, kept, found
+        self._seen[(raw, model_id)] = known = (key, text, kept, found, (key, text))
+        return known
 
     def _day(self, when: float) -> str:
-        number = int(when // 86400)
-        found = self._days.get(number)
-        if found is None:
-            found = self._days[number] = day(when)
+        found = self._days[when // 86400] = day(when)
         return found
 
     def _mask(self, raw: str, entities: list) -> tuple[str, str, tuple]:
@@ -170,19 +174,6 @@ class Folder:
             return normalise(raw), raw, tuple(masking.kept(e) for e in entities)
         done = masking.mask(raw, entities, self.rules.sensitive_entities)
         return normalise(done.text), done.text, done.entities
-
-
-def _count(delta: ItemDelta, when: float, sender: str, channel: str | None, on_day: str) -> None:
-    delta.count += 1
-    if when < delta.first_seen:
-        delta.first_seen = when
-    if when > delta.last_seen:
-        delta.last_seen = when
-    if channel:
-        delta.channels.add(channel)
-    days, senders = delta.days, delta.senders
-    days[on_day] = days.get(on_day, 0) + 1
-    senders[sender] = senders.get(sender, 0) + 1
 
 
 def _served(event: dict, parse: dict, entities: tuple) -> dict:

@@ -300,6 +300,16 @@ def counts(store: InboxStore) -> InboxCounts:
     )
 
 
+def nightly_counts(inbox_url: str | None, tracking_uri: str | None) -> InboxCounts | None:
+    """The inbox counts for the nightly run's summary and Slack message; None when this project has no inbox
+    yet (a missing default SQLite file is not created). ``counts.to_dict()`` for the summary JSON,
+    ``counts.line()`` for the message; neither holds live text."""
+    url = inbox_url or os.environ.get(INBOX_URL_ENV) or default_url(tracking_uri, Path.cwd())
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        return None
+    return counts(InboxStore(url))
+
+
 def forget(store: InboxStore, sender_id: str) -> Forgotten:
     """Erase one sender's messages from the inbox (the Label Studio tasks are the caller's to delete)."""
     return store.forget(sender_id)

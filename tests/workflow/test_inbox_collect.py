@@ -125,3 +125,16 @@ def test_a_crash_leaves_the_watermark_at_the_last_page_recorded_and_nothing_coun
     monkeypatch.setattr(s, "_advance", real)
     assert inbox.collect(store, url, RULES, page_size=2, commit_every=1).events == 3
     assert sorted(i.count for i in store.items()) == [1] * 5
+
+
+def test_nightly_counts_are_none_without_an_inbox_and_hold_no_text(tmp_path):
+    assert inbox.nightly_counts(None, f"sqlite:///{tmp_path / 'mlruns.db'}") is None
+    assert not (tmp_path / "inbox.db").exists()
+    url, tracker, store = _stores(tmp_path)
+    fallback = [("nlu_fallback", 0.3), ("greet", 0.28)]
+    insert_events(tracker, "a", [user_event("my card 4111 1111 1111 1111", "nlu_fallback", fallback)])
+    inbox.collect(store, url, RULES)
+    found = inbox.nightly_counts(None, f"sqlite:///{tmp_path / 'mlruns.db'}")
+    assert found.to_dict()["by_reason"] == {"fallback": 1, "low_margin": 1} and found.open == 1
+    assert found.line() == "inbox: 1 to review (fallback 1, low_margin 1); 0 in annotation"
+    assert "card" not in str(found.to_dict()) and "card" not in found.line()
