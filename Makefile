@@ -13,7 +13,7 @@ BENCH_SEARCH_ARGS ?= --sample 1400 --trials 6 --epochs 9
 BENCH_FT_EPOCHS ?= 100
 BENCH_FT_FRACTION ?= 0.2
 
-.PHONY: venv server-venv server-lock demo test test-fast lint format bench bench-scale bench-search bench-finetune bench-inbox ui clean
+.PHONY: bench-replay venv server-venv server-lock demo test test-fast lint format bench bench-scale bench-search bench-finetune bench-inbox ui clean
 
 $(VENV)/.installed: requirements/lock.txt
 	bash scripts/bootstrap.sh
@@ -81,3 +81,8 @@ ui: venv
 
 clean:
 	rm -rf mlruns.db mlartifacts mlruns optuna.db .pytest_cache
+
+## bench-replay: the replay's parse of 10,000 live messages with two models vs Rasa's Agent.parse_message per
+## message, in the same run, loading timed apart (ratios printed; JSON in bench-results/)
+bench-replay: venv
+	$(PY) scripts/bench_replay.py --data $(BENCH_DATA) --epochs $(BENCH_EPOCHS)
