@@ -39,9 +39,7 @@ def read_window(
         wanted = sa.and_(wanted, t.timestamp < until)
     window, last = WindowTexts(), -1
     while True:
-        rows = reader._read(
-            sa.select(t.id, t.data).where(t.id > last, wanted).order_by(t.id).limit(page_size)
-        )
+        rows = reader.read(sa.select(t.id, t.data).where(t.id > last, wanted).order_by(t.id).limit(page_size))
         if not rows:
             return window
         for event_id, data in rows:
