@@ -264,7 +264,7 @@ def _gate_flips(figures: Mapping[str, float] | None, gates: PromotionPolicy) -> 
     limit, rate, messages = gates.max_live_flip_rate, figures[c.LIVE_FLIP_RATE], int(figures[c.LIVE_MESSAGES])
     critical = int(figures.get(c.LIVE_CRITICAL_FLIPS, 0))
     named = f"; {critical} on critical intents" if critical else ""
-    reason = f"{rate:.4f} of {messages} live messages flip, may be at most {limit:.4f}"
+    reason = f"max_live_flip_rate: {rate:.4f} of {messages} live messages flip, may be at most {limit:.4f}"
     if rate > limit + _TOLERANCE:
         reason += f" (over by {rate - limit:.4f})"
     return Check(CHECK_LIVE_FLIPS, rate <= limit + _TOLERANCE, reason + named)
@@ -276,7 +276,7 @@ def _gate_fallback(figures: Mapping[str, float] | None, gates: PromotionPolicy) 
         return skipped or Check(CHECK_LIVE_FALLBACK, True, "skipped")
     limit, rise = gates.max_live_fallback_increase, figures[c.LIVE_FALLBACK_INCREASE]
     reason = (
-        f"fallback rate {figures[c.LIVE_FALLBACK_RATE_CANDIDATE]:.4f} "
+        f"max_live_fallback_increase: fallback rate {figures[c.LIVE_FALLBACK_RATE_CANDIDATE]:.4f} "
         f"vs production {figures[c.LIVE_FALLBACK_RATE_PRODUCTION]:.4f} "
         f"({rise:+.4f}), may rise at most {limit:.4f}"
     )
@@ -290,7 +290,9 @@ def _gate_f1(live: LiveScore | None, gates: PromotionPolicy) -> Check:
     if skipped or live is None:
         return skipped or Check(CHECK_LIVE_F1, True, "skipped: no live test set")
     limit, f1 = gates.min_live_intent_f1, live.intent_f1_weighted
-    reason = f"{c.LIVE_INTENT_F1_WEIGHTED} {f1:.4f} on {live.examples} annotated live messages"
+    reason = (
+        f"min_live_intent_f1: {c.LIVE_INTENT_F1_WEIGHTED} {f1:.4f} on {live.examples} annotated live messages"
+    )
     reason += f", needs >= {limit:.4f}"
     if f1 < limit - _TOLERANCE:
         reason += f" (short by {limit - f1:.4f})"

@@ -73,7 +73,7 @@ def _run(tmp_path, uri, live, *extra):
 def test_the_flip_gate_stops_the_promotion_and_says_why(tmp_path, store, live):
     done, summary = _run(tmp_path, store, live, "--max-live-flip-rate", 0.0)
     assert registry.alias_holder(MODEL).version == "1"  # production stayed
-    assert "live_flip_rate" in done.output and "over by" in done.output
+    assert "not promoted: max_live_flip_rate: " in done.output and "(over by " in done.output
     assert "live messages flip, may be at most 0.0000" in json.dumps(summary)
 
 
