@@ -95,3 +95,8 @@ ui: venv
 
 clean:
 	rm -rf mlruns.db mlartifacts mlruns optuna.db .pytest_cache
+
+## bench-replay: the replay's parse of 10,000 live messages with two models vs Rasa's Agent.parse_message per
+## message, in the same run, loading timed apart (ratios printed; JSON in bench-results/)
+bench-replay: venv
+	$(PY) scripts/bench_replay.py --data $(BENCH_DATA) --epochs $(BENCH_EPOCHS)

@@ -162,3 +162,22 @@ TAG_DATA_ADDED = "nlu_mlflow.data_added"  # examples added since the base versio
 TAG_DATA_REMOVED = "nlu_mlflow.data_removed"
 TAG_BASE_EXAMPLES = "nlu_mlflow.base_examples"  # examples the base version was trained on
 ARTIFACT_TRAINING_DATA = "training_data"  # candidate runs: the NLU file the model was trained on
+
+# --- replay of live traffic (parent run metrics, also tags of the registered version) ---
+LIVE_MESSAGES = "live_messages"
+LIVE_UNIQUE_MESSAGES = "live_unique_messages"
+LIVE_AGREEMENT_RATE = "live_agreement_rate"
+LIVE_FLIP_RATE = "live_flip_rate"
+LIVE_FALLBACK_RATE_PRODUCTION = "live_fallback_rate_production"
+LIVE_FALLBACK_RATE_CANDIDATE = "live_fallback_rate_candidate"
+LIVE_FALLBACK_INCREASE = "live_fallback_increase"
+LIVE_ENTITY_CHANGE_RATE = "live_entity_change_rate"
+LIVE_CRITICAL_FLIPS = "live_critical_flips"
+# the live test set (a seeded share of annotated live messages, never trained on)
+LIVE_INTENT_ACCURACY = "live_intent_accuracy"
+LIVE_INTENT_F1_WEIGHTED = "live_intent_f1_weighted"
+LIVE_TEST_EXAMPLES = "live_test_examples"
+TAG_LIVE_PREFIX = "nlu_mlflow.live."  # + a figure above: the replay on the registered version
+TAG_LIVE_REPLAYED_AT = "nlu_mlflow.live_replayed_at"  # epoch seconds of that replay
+TAG_LIVE_WINDOW = "nlu_mlflow.live_window"
+LIVE_FLIPS_TABLE = "live_flips.json"  # the MLflow table of flips (masked examples)

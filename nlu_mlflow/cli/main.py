@@ -22,7 +22,7 @@ from nlu_mlflow.tracking import history as production_history
 from nlu_mlflow.tracking import runs
 from nlu_mlflow.tracking.errors import AccessError, TrackingError
 from nlu_mlflow.tracking.registry import RegistryError
-from nlu_mlflow.workflow import launch, lock, manual, record
+from nlu_mlflow.workflow import launch, lock, manual, record, replay
 from nlu_mlflow.workflow import schema as workflow_schema
 from nlu_mlflow.workflow import settings as workflow_settings
 from nlu_mlflow.workflow.candidates import CandidateFailed
@@ -177,12 +177,26 @@ def promote_version(
     ] = None,
     tracking_uri: TrackingUri = None,
     experiment: Experiment = c.DEFAULT_EXPERIMENT,
+    live_traffic: Annotated[
+        str | None,
+        typer.Option(
+            envvar="NLU_MLFLOW_LIVE_TRAFFIC",
+            help="Rasa's SQL tracker store (URL or endpoints.yml): replay its last --live-window through "
+            "VERSION and production again when the figures recorded on VERSION are older than that.",
+        ),
+    ] = None,
+    live_window: Annotated[str, typer.Option(help="How far back the replay reads.")] = "7d",
 ) -> None:
-    """Promote VERSION if it passes the policy against production (exit 3 when a gate fails)."""
+    """Promote VERSION if it passes the policy against production (exit 3 when a gate fails); shows the
+    live-traffic figures recorded on VERSION first."""
     _connect(tracking_uri, experiment)
     with _known_errors():
         policy = workflow_settings.read_policy(workflow_file)
-        decision, promoted = manual.promote(model_name, version, policy, force)
+        live = replay.LiveTraffic(replay.tracker_url(live_traffic), live_window) if live_traffic else None
+        decision, promoted = manual.promote(model_name, version, policy, force, live)
+        shown = manual.live_lines(model_name, version)
+    for line in shown:
+        logs.echo(line)
     for reason in decision.reasons if decision else []:
         logs.echo(reason)
     if not promoted:

@@ -16,6 +16,10 @@ overridden on the command line; ``workflow.schema.Promotion`` checks them and bu
       min_conversation_pass_rate: 1.0  # absolute gate on the test conversations (whole assistants only)
       max_core_action_f1_drop: null    # e.g. 0.02: core_action_f1_weighted may fall by at most this much
       significance_alpha: null     # e.g. 0.05 turns on a McNemar test on per-utterance intent correctness
+      max_live_flip_rate: null     # e.g. 0.05: at most 5% of last week's live messages may change intent
+      max_live_fallback_increase: null  # e.g. 0.01: the live fallback rate may rise by at most this much
+      min_live_intent_f1: null     # e.g. 0.85: live_intent_f1_weighted on annotated live messages
+      min_live_messages: 200       # below this many live messages a live gate is skipped (never decides)
 
 Every check runs, so a ``Decision`` carries every reason, not only the first failure. With no
 champion, the candidate is promoted when it has the primary metric and passes the critical gate.
@@ -42,6 +46,7 @@ DEFAULT_MIN_CRITICAL_PASS_RATE = 1.0
 DEFAULT_MIN_CONVERSATION_PASS_RATE = 1.0
 DEFAULT_MAX_CORE_ACTION_F1_DROP: float | None = None
 DEFAULT_SIGNIFICANCE_ALPHA: float | None = None
+DEFAULT_MIN_LIVE_MESSAGES = 200  # the live gates (decide/replay.py) are off unless set
 
 # --- check names, as they appear in a Decision ---
 CHECK_PRIMARY = "primary_metric"
@@ -70,6 +75,10 @@ class PromotionPolicy:
     allow_entity_loss: bool = DEFAULT_ALLOW_ENTITY_LOSS
     min_conversation_pass_rate: float = DEFAULT_MIN_CONVERSATION_PASS_RATE
     max_core_action_f1_drop: float | None = DEFAULT_MAX_CORE_ACTION_F1_DROP
+    max_live_flip_rate: float | None = None
+    max_live_fallback_increase: float | None = None
+    min_live_intent_f1: float | None = None
+    min_live_messages: int = DEFAULT_MIN_LIVE_MESSAGES
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -512,6 +512,48 @@ class InboxStore:
             connection.execute(SENDERS.delete().where(SENDERS.c.sender_hash == digest))
         return Forgotten(len(own), tasks, annotations, len(shared), files)
 
+    def flag(self, flagged: Sequence[Flagged], reason: str) -> int:
+        """Queue already-masked texts with ``reason`` (the replay's flips): an open item gains the reason, a
+        text not collected yet becomes a queued item; items a person already handled are left alone.
+        Returns how many items were queued."""
+        now, queued = time.time(), 0
+        with self.transaction() as connection:
+            existing = _existing_items(connection, [f.key for f in flagged])
+            for f in flagged:
+                row = existing.get(f.key)
+                if row is None:
+                    connection.execute(ITEMS.insert().values(**_flagged_row(f, reason, now)))
+                    queued += 1
+                elif row["state"] in OPEN_STATES:
+                    reasons = sorted(set(row["reasons"]) | {reason})
+                    score = rules_of.score(reasons, row["count"])
+                    connection.execute(
+                        ITEMS.update()
+                        .where(ITEMS.c.id == row["id"])
+                        .values(reasons=json.dumps(reasons), score=score, state=QUEUED)
+                    )
+                    queued += 1
+        return queued
+
+
+@dataclass(frozen=True)
+class Flagged:
+    """A masked text to queue, with how often it was said and the intent production gave it."""
+
+    key: str
+    text: str
+    count: int
+    intent: str | None = None
+    confidence: float | None = None
+
+
+def _flagged_row(f: Flagged, reason: str, now: float) -> dict:
+    return {
+        "key": f.key, "text": f.text, "count": f.count, "first_seen": now, "last_seen": now,
+        "channels": "[]", "intent": f.intent, "confidence": f.confidence, "ranking": "[]", "entities": "[]",
+        "reasons": json.dumps([reason]), "score": rules_of.score([reason], f.count), "state": QUEUED,
+    }  # fmt: skip
+
 
 @dataclass(frozen=True)
 class PageContext:

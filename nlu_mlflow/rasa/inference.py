@@ -69,3 +69,13 @@ def _row(parse: dict) -> dict:
 def to_frame(parses: Sequence[dict]) -> pd.DataFrame:
     """One row per parse: intent, confidence, entities (JSON list) and intent_ranking (JSON list)."""
     return pd.DataFrame([_row(p) for p in parses], columns=list(OUTPUT_COLUMNS))
+
+
+def fallback_threshold(processor) -> float | None:
+    """The threshold of the model's FallbackClassifier (from its predict schema), None when it has none."""
+    from rasa.nlu.classifiers.fallback_classifier import THRESHOLD_KEY, FallbackClassifier
+
+    for node in processor.model_metadata.predict_schema.nodes.values():
+        if node.uses is FallbackClassifier:
+            return float({**FallbackClassifier.get_default_config(), **node.config}[THRESHOLD_KEY])
+    return None

@@ -153,7 +153,13 @@ def _train_and_score(config, shared: CandidateInputs, work: Path, helper, run_id
     extractors = pipelines.entity_extractors(config)
     with helper.capture(run_id, c.ARTIFACT_REPORTS):
         scores = scoring.score_archive(
-            trained.archive, inputs.test, inputs.suite, extractors, work / "reports", shared.tests
+            trained.archive,
+            inputs.test,
+            inputs.suite,
+            extractors,
+            work / "reports",
+            shared.tests,
+            inputs.live_test,
         )
     _log_scores(scores, config, work)
     logged = models.log_model(trained.archive, tags={c.TAG_CONFIG: config.name})

@@ -68,7 +68,7 @@ def rescore(
         archive = models.archive_path(version.uri, work / "download")
         extractors = [x for x in version.tags.get(c.TAG_ENTITY_EXTRACTORS, "").split(",") if x]
         scores = scoring.score_archive(
-            archive, inputs.test, inputs.suite, extractors, work / "reports", tests
+            archive, inputs.test, inputs.suite, extractors, work / "reports", tests, inputs.live_test
         )
     except AccessError:
         raise

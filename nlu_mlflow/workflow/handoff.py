@@ -27,6 +27,7 @@ from nlu_mlflow.workflow.schema import Promotion
 from nlu_mlflow.workflow.settings import WorkflowSettings
 
 MANIFEST = "manifest.json"
+LIVE_TEST = "live_test.yml"  # annotated live messages kept apart as test data (--live-test-data)
 ARTIFACT_DIR = "inputs"  # on the parent run
 
 
@@ -35,10 +36,13 @@ def write(inputs: Inputs, settings: WorkflowSettings, folder: Path, env_tags: di
     folder.mkdir(parents=True, exist_ok=True)
     inputs.train.to_yaml(folder / "train.yml")
     inputs.test.to_yaml(folder / "test.yml")
+    if inputs.live_test is not None:
+        inputs.live_test.to_yaml(folder / LIVE_TEST)
     (folder / "configs").mkdir()
     manifest = {
         "train": inputs.train.source,
         "test": inputs.test.source,
+        "live_test": inputs.live_test.source if inputs.live_test is not None else None,
         "critical": _write_suite(inputs.suite, folder / "critical.yml"),
         **_write_project(inputs.project, folder / "project"),
         "configs": {c.name: _write_config(c, folder / "configs") for c in inputs.configs},
@@ -110,7 +114,9 @@ def read(folder: Path, work: Path, names: list[str] | None = None) -> CandidateI
     configs = [_read_config(folder, name, source) for name, source in manifest["configs"].items()]
     if names is not None:
         configs = [c for c in configs if c.name in names]
-    inputs = Inputs(train, test, configs, suite, [], project)
+    live = manifest.get("live_test")
+    live_test = _relabel(load_nlu(folder / LIVE_TEST), live) if live else None
+    inputs = Inputs(train, test, configs, suite, [], project, live_test=live_test)
     settings = WorkflowSettings(
         data=manifest["train"],
         seed=manifest["seed"],

@@ -22,7 +22,7 @@ from nlu_mlflow.live import annotated
 from nlu_mlflow.rasa import availability, pipelines
 from nlu_mlflow.rasa import project as rasa_project
 from nlu_mlflow.rasa.data import NluData, load_nlu, of_files, split
-from nlu_mlflow.workflow import tune
+from nlu_mlflow.workflow import replay, tune
 from nlu_mlflow.workflow.settings import WorkflowSettings
 
 logger = logging.getLogger("nlu_mlflow")
@@ -37,6 +37,7 @@ class Inputs:
     overlap: list[str]
     project: rasa_project.Project | None = None  # a whole assistant (domain, stories, test conversations)
     live: NluData | None = None  # the training data's annotated live messages (`inbox pull` files)
+    live_test: NluData | None = None  # annotated live messages kept apart as test data (--live-test-data)
 
     @property
     def intent_support(self) -> dict[str, int]:
@@ -58,6 +59,7 @@ class Inputs:
             "test": self.test.digest,
             "critical": self.suite.digest if self.suite else None,
             "conversations": self.project.tests_digest if self.project and self.has_conversations else None,
+            **({"live": self.live_test.digest} if self.live_test is not None else {}),
         }
 
     @property
@@ -86,6 +88,8 @@ def prepare(settings: WorkflowSettings, fetched: Path | None = None) -> Inputs:
     if settings.cv_folds:
         problems += crossval.fold_problems(train.view, settings.cv_folds)
     problems += tune.input_problems(settings, train, configs)  # --trials: its split and storage
+    problems += replay.input_problems(settings.live_traffic, settings.live_window)
+    live_test = load_nlu(settings.live_test_data) if settings.live_test_data else None
     suite = None
     if settings.critical is not None:
         try:
@@ -96,7 +100,7 @@ def prepare(settings: WorkflowSettings, fetched: Path | None = None) -> Inputs:
         raise InputError(problems)
     overlap = validation.overlapping_texts(train.view, test.view)
     _warn(settings, full, overlap, project, configs)
-    return Inputs(train, test, configs, suite, overlap, project, live_part(full))
+    return Inputs(train, test, configs, suite, overlap, project, live_part(full), live_test)
 
 
 def live_part(full: NluData) -> NluData | None:

@@ -11,11 +11,13 @@ import getpass
 from dataclasses import dataclass
 
 from nlu_mlflow import constants as c
+from nlu_mlflow.decide import replay as replay_rules
 from nlu_mlflow.decide import score_record
 from nlu_mlflow.decide.promotion import Decision, PromotionPolicy, Scores, decide
 from nlu_mlflow.decide.summary import now_iso
 from nlu_mlflow.errors import InputError
 from nlu_mlflow.tracking import records, registry, score_cache
+from nlu_mlflow.workflow import replay
 
 
 @dataclass(frozen=True)
@@ -84,15 +86,30 @@ def gate(candidate: registry.Version, champion: registry.Version | None, policy:
             "the same test data; run the workflow (it re-scores production) or pass --force."
         )
     new, old = (score_record.scores(x) for x in both)
-    return decide(Scores(new.metrics, new.intent_support, new.correct), old, policy)
+    decision = decide(Scores(new.metrics, new.intent_support, new.correct), old, policy)
+    return _with_live(decision, candidate, new.metrics, policy)
+
+
+def _with_live(decision: Decision, candidate: registry.Version, metrics, policy: PromotionPolicy) -> Decision:
+    """The policy's live gates on the replay figures the version carries (recorded or just recomputed)."""
+    figures = replay.figures_of(candidate.tags) or None
+    checks = replay_rules.live_checks(figures, replay_rules.live_score(dict(metrics)), policy)
+    return replay_rules.with_live(decision, checks)
 
 
 def promote(
-    name: str, version: str, policy: PromotionPolicy, force: bool = False
+    name: str,
+    version: str,
+    policy: PromotionPolicy,
+    force: bool = False,
+    live: replay.LiveTraffic | None = None,
 ) -> tuple[Decision | None, bool]:
-    """Promote ``version`` when it passes the gates against production (or always with ``force``)."""
+    """Promote ``version`` when it passes the gates against production (or always with ``force``). With
+    ``live``, the replay figures are recomputed first when the recorded ones are older than its window."""
     candidate = registry.get_version(name, version)
     champion = registry.alias_holder(name)
+    if live is not None and champion is not None and replay.stale(candidate.tags, live.window):
+        candidate = _replay_again(live, candidate, champion)
     decision = None if force else gate(candidate, champion, policy)
     if decision is not None and not decision.promote:
         return decision, False
@@ -100,6 +117,24 @@ def promote(
     why = f"forced by {getpass.getuser()}" if decision is None else "; ".join(decision.reasons)
     _record_and_move(name, label, candidate, champion, why, decision)
     return decision, True
+
+
+def live_lines(name: str, version: str) -> list[str]:
+    """The live-traffic figures ``promote`` shows before it moves production."""
+    return replay.lines(replay.figures_of(registry.get_version(name, version).tags))
+
+
+def _replay_again(live: replay.LiveTraffic, candidate: registry.Version, champion: registry.Version):
+    """Replay this week's traffic through both versions; the new figures become the version's tags."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory(prefix="nlu-mlflow-replay-") as work:
+        result = replay.for_versions(live, candidate, champion, Path(work))
+    registry.set_version_tags(
+        candidate.name, candidate.version, replay.version_tags(result.report, live.window)
+    )
+    return registry.get_version(candidate.name, candidate.version)
 
 
 def rollback(name: str) -> tuple[registry.Version, registry.Version]:

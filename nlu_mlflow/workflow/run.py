@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nlu_mlflow import constants as c
+from nlu_mlflow.decide import replay as replay_rules
 from nlu_mlflow.decide import selection
 from nlu_mlflow.decide.crossval import CVResult
 from nlu_mlflow.decide.promotion import Decision, Scores, decide
@@ -23,7 +24,7 @@ from nlu_mlflow.errors import InputError
 from nlu_mlflow.rasa import fast_load, plots, runtime
 from nlu_mlflow.tracking import registry, runs, score_cache
 from nlu_mlflow.tracking.registry import RegistryError
-from nlu_mlflow.workflow import backends, crossval, finetuning, handoff, record, remote
+from nlu_mlflow.workflow import backends, crossval, finetuning, handoff, record, remote, replay
 from nlu_mlflow.workflow import champion as champion_step
 from nlu_mlflow.workflow.candidates import (
     Candidate,
@@ -232,8 +233,12 @@ def _after_selection(settings, inputs: Inputs, partial: WorkflowResult, work: Pa
         registry.alias_holder(settings.model_name) if registry.is_registered(settings.model_name) else None
     )
     champ = _rescore(holder, inputs, work, tests, partial.run_id)  # before registering: may be unusable
-    decision = _decide(best, champ, inputs, settings)
-    version = registry.register(best.model_uri, settings.model_name, _version_tags(best, inputs, settings))
+    replayed = replay.for_run(settings, best.model_uri, holder, inputs, work / "replay")
+    decision = _decide(best, champ, inputs, settings, replayed)
+    tags = _version_tags(best, inputs, settings)
+    version = registry.register(
+        best.model_uri, settings.model_name, tags | _replay_tags(replayed, settings.live_window)
+    )
     logger.info("registered %s version %s (%s)", settings.model_name, version.version, best.name)
     key = champion_step.cache_key(inputs)
     reference = {"run_id": best.run_id, "path": score_cache.artifact_file(key), "at": now_iso()}
@@ -266,8 +271,11 @@ def _move(settings, inputs: Inputs, partial: WorkflowResult, outcome: Outcome, w
             "production moved from version %s to %s while this run decided; deciding again against %s",
             scored, current.version if current else None, current.version if current else "no version",
         )  # fmt: skip
-        champ = _rescore(current, inputs, work / f"recheck-{recheck + 1}", tests, partial.run_id)
-        decision = _decide(best, champ, inputs, settings)
+        again = work / f"recheck-{recheck + 1}"
+        champ = _rescore(current, inputs, again, tests, partial.run_id)
+        decision = _decide(
+            best, champ, inputs, settings, replay.for_run(settings, best.model_uri, current, inputs, again)
+        )
         outcome = _outcome(settings, outcome.version, best, champ, decision, recheck + 1)
     raise RegistryError(
         f"production of '{settings.model_name}' changed {MAX_RECHECKS + 1} times while this run decided; "
@@ -298,13 +306,24 @@ def _rescore(holder, inputs: Inputs, work: Path, tests, run_id: str) -> champion
     return champion_step.rescore(holder, inputs, work, tests, run_id)
 
 
-def _decide(best: Candidate, champ, inputs: Inputs, settings) -> Decision:
+def _decide(
+    best: Candidate, champ, inputs: Inputs, settings, replayed: replay.Replay | None = None
+) -> Decision:
+    """The policy's checks, and its live gates on the replay and the live test set (off unless set)."""
     support = inputs.intent_support
-    return decide(
+    decision = decide(
         Scores(best.metrics, support, best.correct),
         Scores(champ.metrics, support, champ.correct) if champ else None,
         settings.policy,
     )
+    report = replayed.report.metrics() if replayed else None
+    return replay_rules.with_live(
+        decision, replay_rules.live_checks(report, replay_rules.live_score(best.metrics), settings.policy)
+    )
+
+
+def _replay_tags(replayed: replay.Replay | None, window: str) -> dict[str, str]:
+    return replay.version_tags(replayed.report, window) if replayed else {}
 
 
 def _outcome(settings, version, best, champ, decision: Decision, rechecks: int = 0) -> Outcome:

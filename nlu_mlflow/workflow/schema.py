@@ -89,7 +89,13 @@ def _nullable(schema: dict[str, Any], model: type[BaseModel]) -> None:
 class Promotion(Section):
     """The rules a candidate must pass to replace production (``decide.promotion``)."""
 
-    OFF: ClassVar[tuple[str, ...]] = ("significance_alpha", "max_core_action_f1_drop")
+    OFF: ClassVar[tuple[str, ...]] = (
+        "significance_alpha",
+        "max_core_action_f1_drop",
+        "max_live_flip_rate",
+        "max_live_fallback_increase",
+        "min_live_intent_f1",
+    )
 
     primary_metric: str = Field(
         default=c.DEFAULT_PRIMARY_METRIC,
@@ -154,6 +160,38 @@ class Promotion(Section):
         lt=1,
         description="McNemar test on per-utterance intent correctness at this alpha (null or off: no test).",
         examples=[0.05],
+    )
+
+    max_live_flip_rate: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Replay of live traffic (live_traffic): largest share of the window's messages whose "
+        "intent may change from production's (null or off: no gate).",
+        examples=[0.05],
+    )
+    max_live_fallback_increase: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Replay of live traffic: largest rise of the fallback rate against production "
+        "(null or off: no gate).",
+        examples=[0.01],
+    )
+    min_live_intent_f1: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Least live_intent_f1_weighted on the live test set (live_test_data) "
+        "(null or off: no gate).",
+        examples=[0.85],
+    )
+    min_live_messages: int = Field(
+        default=rules.DEFAULT_MIN_LIVE_MESSAGES,
+        ge=1,
+        description="Fewest live messages (replayed, or in the live test set) a live gate needs; with fewer "
+        "the gate is skipped and the decision says so.",
+        examples=[200],
     )
 
     def policy(self) -> rules.PromotionPolicy:
@@ -351,6 +389,26 @@ class WorkflowFile(Section):
     )
     kubernetes_config: Path = Field(
         default=KUBERNETES_CONFIG, description="MLflow's Kubernetes backend config (backend kubernetes)."
+    )
+    live_traffic: str | None = Field(
+        default=None,
+        description="Rasa's SQL tracker store (an SQLAlchemy URL, or the project's endpoints.yml): its user "
+        "messages of the last live_window are replayed through the best candidate and production before the "
+        "decision (null: no replay).",
+        examples=["sqlite:///rasa.db"],
+    )
+    live_window: str = Field(
+        default="7d",
+        regex=r"^\s*[1-9][0-9]*\s*[hdw]\s*$",
+        description="How far back the replay reads live traffic: hours, days or weeks.",
+        examples=["7d"],
+    )
+    live_test_data: Path | None = Field(
+        default=None,
+        description="Annotated live messages kept apart as NLU test data (`inbox pull` writes a seeded share "
+        "there): every candidate and production are scored on them as live_intent_accuracy and "
+        "live_intent_f1_weighted.",
+        examples=["tests/live"],
     )
     promotion: Promotion = Field(
         default_factory=Promotion, description="The rules a candidate must pass to replace production."
