@@ -82,10 +82,10 @@ def worker(spec: dict) -> dict:
     ends: list[float] = []
 
     class Stop(tf.keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
+        def on_epoch_begin(self, epoch, logs=None):  # noqa: ARG002
             ends.append(time.perf_counter()) if not ends else None
 
-        def on_epoch_end(self, epoch, logs=None):
+        def on_epoch_end(self, epoch, logs=None):  # noqa: ARG002
             ends.append(time.perf_counter())
             self.model.stop_training = len(ends) > spec["epochs"]
 

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nlu_mlflow.rasa import runtime  # noqa: E402,F401  (quiet, offline Rasa)
+from nlu_mlflow.rasa import runtime  # noqa: E402  (quiet, offline Rasa)
 
 REGEXES = [{"name": "account_number", "pattern": r"\d{10}"}, {"name": "zipcode", "pattern": r"\d{5}"}]
 LOOKUP = [{"name": "topping", "elements": ["ham", "pineapple", "olives", "mushrooms"]}]

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import requests
-from screenshot_compare import chromium, free_port  # noqa: I001  (scripts/ is on sys.path when run as a script)
+from screenshot_compare import chromium, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

@@ -393,7 +393,7 @@ class InboxStore:
         with self.engine.connect() as connection:
             return [_item(row) for row in connection.execute(query)]
 
-    def set_production_parses(self, production_model_id: str, parsed: list[tuple[Item, str | None]], rules):
+    def set_production_parses(self, production_model_id: str, parsed: list[tuple[Item, str | None]], rules):  # noqa: ARG002
         """Record today's production intent per item; disagreeing with the served intent is a reason."""
         rows = []
         for item, intent in parsed:

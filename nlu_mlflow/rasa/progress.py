@@ -44,7 +44,7 @@ class Progress(Listener):
         self.terminal = bool(getattr(self.stream, "isatty", lambda: False)())
         self.width = 0
 
-    def on_epoch(self, event: EpochEnd, context: TrainingContext) -> None:
+    def on_epoch(self, event: EpochEnd, context: TrainingContext) -> None:  # noqa: ARG002
         text = line(self.label, event)
         if self.terminal:
             self.stream.write("\r" + text.ljust(self.width))
@@ -55,7 +55,7 @@ class Progress(Listener):
         ):
             logger.info("  %s", text)
 
-    def on_end(self, component: str) -> None:
+    def on_end(self, component: str) -> None:  # noqa: ARG002
         if self.terminal and self.width:
             self.stream.write("\n")
             self.stream.flush()

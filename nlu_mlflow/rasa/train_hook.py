@@ -69,7 +69,7 @@ class TrainingContext:
     runner: object | None
 
 
-class StopTraining(Exception):  # noqa: N818 -- a signal to end training, not a failure
+class StopTraining(Exception):
     """Raised by a listener to end the training after ``epoch``; nothing more is trained or written."""
 
     def __init__(self, epoch: int, reason: str) -> None:
@@ -171,7 +171,7 @@ def _relay_class() -> type:
             self.name = type(context.component).__name__
             self.started = self.first = 0.0
 
-        def on_train_begin(self, logs=None) -> None:
+        def on_train_begin(self, logs=None) -> None:  # noqa: ARG002
             self.started = time.perf_counter()
 
         def on_epoch_end(self, epoch: int, logs=None) -> None:
@@ -185,7 +185,7 @@ def _relay_class() -> type:
                 _call(self.listeners, "on_end", self.name)  # Keras calls no on_train_end after an error
                 raise
 
-        def on_train_end(self, logs=None) -> None:
+        def on_train_end(self, logs=None) -> None:  # noqa: ARG002
             _call(self.listeners, "on_end", self.name)
 
     return _Relay
@@ -217,5 +217,5 @@ class Recorder(Listener):
 
     events: list[EpochEnd] = field(default_factory=list)
 
-    def on_epoch(self, event: EpochEnd, context: TrainingContext) -> None:
+    def on_epoch(self, event: EpochEnd, context: TrainingContext) -> None:  # noqa: ARG002
         self.events.append(event)

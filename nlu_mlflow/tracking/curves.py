@@ -47,7 +47,7 @@ class CurveLogger(Listener):
         self.thread = threading.Thread(target=self._send_loop, name="nlu-mlflow-curves", daemon=True)
         self.thread.start()
 
-    def on_epoch(self, event: EpochEnd, context: TrainingContext) -> None:
+    def on_epoch(self, event: EpochEnd, context: TrainingContext) -> None:  # noqa: ARG002
         self.last = event
         stamp = int(time.time() * 1000)
         for name, value in event.logs.items():

@@ -169,7 +169,7 @@ def _needs_of(endpoint: str) -> Needs:
     return Needs(f"call {endpoint}", "a permission this user lacks")
 
 
-class translated(contextlib.ContextDecorator):  # noqa: N801 (used as a decorator, reads as one)
+class translated(contextlib.ContextDecorator):
     """Decorator and context manager: an ``MlflowException`` or a failed HTTP request (``requests``' errors,
     which MLflow's artifact uploads and downloads raise as they are) inside becomes ``TrackingError`` (a
     refused login or permission: ``AccessError``, worded with ``needs`` when given)."""

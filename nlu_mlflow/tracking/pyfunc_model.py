@@ -41,7 +41,7 @@ class RasaNLUModel(mlflow.pyfunc.PythonModel):
         archive = Path(context.artifacts[c.ARTIFACT_ARCHIVE])
         self.processor = fast_load.load_processor(archive)  # checks the archive first
 
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:  # noqa: ARG002
         """``model_input``: a DataFrame with a ``text`` column, or a list of strings."""
         texts = input_texts(model_input)
         return inference.to_frame(inference.parse_texts(self.processor, texts))

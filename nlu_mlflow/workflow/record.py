@@ -49,7 +49,7 @@ def facts(result, settings: WorkflowSettings, moved: bool | None = None) -> summ
     )
 
 
-def record_decision(result, settings: WorkflowSettings, inputs: Inputs) -> None:
+def record_decision(result, settings: WorkflowSettings) -> None:
     """Before production moves: ``decision.json``, the run's decision tags, the versions' tags and the new
     version's description (the receiver's message reads them when the alias event arrives)."""
     run_facts = facts(result, settings, moved=False)

@@ -254,7 +254,7 @@ def _move(settings, inputs: Inputs, partial: WorkflowResult, outcome: Outcome, w
     window between that read and the alias write (one registry round trip)."""
     best = partial.best
     for recheck in range(MAX_RECHECKS + 1):
-        record.record_decision(_with(partial, outcome), settings, inputs)
+        record.record_decision(_with(partial, outcome), settings)
         if not outcome.promoted:
             return outcome
         current = registry.alias_holder(settings.model_name)

@@ -98,14 +98,14 @@ CASES = {
         ["nope.yml: no such file or folder"],
     ),
     "epoch-fraction-above-one": (
-        lambda t: ["--finetune", "--epoch-fraction", "1.5"],
+        lambda t: ["--finetune", "--epoch-fraction", "1.5"],  # noqa: ARG005
         [
             "command line: --epoch-fraction 1.5 must be a number > 0 and <= 1",
             "pass e.g. --epoch-fraction 0.2",
         ],
     ),
     "finetune-only-without-finetune": (
-        lambda t: ["--finetune-only", "--no-finetune"],
+        lambda t: ["--finetune-only", "--no-finetune"],  # noqa: ARG005
         ["--finetune-only needs fine-tuning, which --no-finetune", "drop one of them"],
     ),
     "full-retrain-growth-negative": (
@@ -113,7 +113,7 @@ CASES = {
         ["wf.yml: full_retrain_growth -0.1 must be a number >= 0, or null", "`full_retrain_growth: 0.2`"],
     ),
     "negative-epochs": (
-        lambda t: ["--epochs", "-3"],
+        lambda t: ["--epochs", "-3"],  # noqa: ARG005
         ["command line: --epochs -3 must be a whole number >= 0, or null", "pass e.g. --epochs 40"],
     ),
     "typo-in-workflow-file": (

@@ -75,7 +75,7 @@ def test_compare_weights_by_frequency_and_names_critical_flips():
 def test_examples_are_bounded_and_only_what_mask_returned():
     texts = [f"call me on 555-01{i:02d}" for i in range(10)]
     traffic = replay.traffic_of(texts)
-    report = replay.compare(traffic, [parse("a")] * 10, [parse("b")] * 10, 0.3, mask=lambda t: "[PHONE]")
+    report = replay.compare(traffic, [parse("a")] * 10, [parse("b")] * 10, 0.3, mask=lambda t: "[PHONE]")  # noqa: ARG005
     (flip,) = report.flips
     assert flip.count == 10 and flip.examples == ["[PHONE]"] * replay.MAX_EXAMPLES
 

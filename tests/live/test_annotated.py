@@ -43,7 +43,7 @@ def test_a_failed_write_leaves_the_old_file_and_nothing_beside_it(tmp_path, monk
     path = tmp_path / "live.yml"
     path.write_text("old\n")
 
-    def broken(src, dst):
+    def broken(src, dst):  # noqa: ARG001
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", broken)

@@ -60,7 +60,12 @@ def watched(halves, hung_server, tmp_path_factory):
     config = pipelines.load(CONFIGS / "diet.yml", epochs=EPOCHS, seed=42)
     recorder = train_hook.Recorder()
     scorer = rung_scores.RungScorer(
-        halves[1], pipelines.entity_extractors(config), [1, 2, EPOCHS], lambda e, m: False, work / "r", False
+        halves[1],
+        pipelines.entity_extractors(config),
+        [1, 2, EPOCHS],
+        lambda e, m: False,
+        work / "r",
+        False,  # noqa: ARG005
     )
     store = mlflow.MlflowClient(f"sqlite:///{work / 'mlruns.db'}")
     run_id = store.create_run(store.create_experiment("curves", (work / "a").as_uri())).info.run_id
@@ -153,7 +158,7 @@ def test_a_pruned_trial_stops_training_at_its_rung_and_writes_no_archive(halves,
     config = pipelines.load(CONFIGS / "diet.yml", epochs=9, seed=42)
     asked = []
 
-    def prune_at_first_rung(epoch, metrics):
+    def prune_at_first_rung(epoch, metrics):  # noqa: ARG001
         asked.append(epoch)
         return True
 

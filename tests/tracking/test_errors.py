@@ -74,7 +74,7 @@ def answering(status: int) -> Iterator[str]:
             self.end_headers()
             self.wfile.write(b"insufficient storage")
 
-        do_GET = do_PUT = _answer  # noqa: N815 (http.server's naming)
+        do_GET = do_PUT = _answer
 
         def log_message(self, *args):
             pass

@@ -243,7 +243,7 @@ def test_logging_a_model_does_not_load_the_rasa_model(logreg_model, tmp_path, mo
     """``mlflow.pyfunc.log_model`` with an input example loads the model once more to validate it (tens of
     seconds for DIET); ours keeps the input example and signature without that load."""
     loads = []
-    monkeypatch.setattr(pyfunc_model.RasaNLUModel, "load_context", lambda self, context: loads.append(1))
+    monkeypatch.setattr(pyfunc_model.RasaNLUModel, "load_context", lambda self, context: loads.append(1))  # noqa: ARG005
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns.db'}")
     try:

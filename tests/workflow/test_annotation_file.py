@@ -93,7 +93,7 @@ def test_a_crash_after_writing_the_file_is_recovered_not_applied_twice(tmp_path,
     document["items"] = [dict(document["items"][0], intent="faq/payment")]
     out.write_text(yaml.safe_dump(document))
 
-    def crash(self, ids, file):
+    def crash(self, ids, file):  # noqa: ARG001
         raise KeyboardInterrupt("killed between writing the file and recording it")
 
     with monkeypatch.context() as patched:
@@ -170,7 +170,7 @@ def test_git_branch_commits_the_file_for_review(tmp_path, setup):
     assert "- intent: faq/payment" in run("show", f"live-data:{name}")
 
 
-def test_label_studio_down_or_a_refused_token_is_one_sentence_and_its_own_exit_status(tmp_path, setup):
+def test_label_studio_down_or_a_refused_token_is_one_sentence_and_its_own_exit_status(tmp_path, setup):  # noqa: ARG001
     project, url, store, _ = setup
     down = {"LABEL_STUDIO_URL": f"http://127.0.0.1:{free_port()}", "LABEL_STUDIO_API_KEY": "k" * 40}
     for command in (["push", "--served"], ["pull"]):
@@ -186,7 +186,7 @@ def test_label_studio_down_or_a_refused_token_is_one_sentence_and_its_own_exit_s
     assert missing.exit_code == 2 and "set LABEL_STUDIO_API_KEY" in missing.output
 
 
-def test_forget_refuses_to_leave_a_senders_tasks_behind(tmp_path, setup):
+def test_forget_refuses_to_leave_a_senders_tasks_behind(tmp_path, setup):  # noqa: ARG001
     project, url, store, (pay, _, _) = setup
     store.mark_pushed([pay], [41])
     done = invoke(

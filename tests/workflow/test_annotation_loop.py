@@ -59,7 +59,7 @@ def span(region: str, start: int, end: int, label: str) -> dict:
     return {"id": region, "from_name": "entity", "to_name": "text", "type": "labels", "value": value}
 
 
-def killed(*args):
+def killed(*args):  # noqa: ARG001
     raise KeyboardInterrupt("killed between pulling and writing")
 
 

@@ -185,7 +185,7 @@ def test_a_bad_command_line_value_names_the_option_even_when_the_file_sets_the_k
         settings.build({"epoch_fraction": 1.5}, path)
 
 
-def test_settings_that_conflict_are_one_sentence_each(tmp_path):
+def test_settings_that_conflict_are_one_sentence_each(tmp_path):  # noqa: ARG001
     with pytest.raises(InputError) as raised:
         settings.build(
             {"data": "x.yml", "project": "p", "backend": "kubernetes", "kubernetes_config": "nope"}

@@ -197,7 +197,7 @@ def test_successive_halving_stops_the_worse_trials_after_the_first_rung(
     monkeypatch.setattr(tune.worker, "_train_scoring_rungs", known_scores_in_one_training)
     monkeypatch.setattr(tune.worker, "_train_and_score", known_score)
     if not one_training:  # a pipeline rung_scores cannot score during training
-        monkeypatch.setattr(tune.worker.rung_scores, "unsupported_reason", lambda pipeline: "not DIET")
+        monkeypatch.setattr(tune.worker.rung_scores, "unsupported_reason", lambda pipeline: "not DIET")  # noqa: ARG005
     config = pipelines.load(CONFIGS / "search" / "diet_search.yml", epochs=9, seed=42)  # rungs 1, 3, 9
     rates = [1e-3, 1e-4, 3e-3, 2e-4, 5e-3, 1.5e-4]
     first = [{**config.current_values(), "DIETClassifier.learning_rate": rate} for rate in rates]
