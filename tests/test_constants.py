@@ -63,22 +63,8 @@ ALLOWED = {
     ("nlu_mlflow/workflow/tune/study.py", "nlu_mlflow.spec"): "Optuna attribute",  # tune.py split (hook)
     ("nlu_mlflow/workflow/tune/study.py", "nlu_mlflow.default"): "Optuna attribute",
     ("nlu_mlflow/workflow/tune/study.py", "nlu_mlflow.surplus"): "Optuna attribute",
-    # TODO(lead): remove at merge -- files other branches own (issue 25); use the constant named after the arrow
-    ("nlu_mlflow/workflow/tune.py", "search_trials_"): "TODO(lead): c.SEARCH_TRIALS_PREFIX",
-    ("nlu_mlflow/workflow/tune/report.py", "search_trials_"): "TODO(lead): c.SEARCH_TRIALS_PREFIX",
-    ("nlu_mlflow/tracking/score_cache.py", "nlu_mlflow.scores."): "TODO(lead): c.TAG_SCORES_PREFIX",
-    ("nlu_mlflow/tracking/runs.py", "mlflow.runName"): "TODO(lead): c.MLFLOW_RUN_NAME",
-    ("nlu_mlflow/workflow/run.py", "best_run_id"): "TODO(lead): c.TAG_BEST_RUN",
-    ("nlu_mlflow/workflow/run.py", "best_"): "TODO(lead): c.BEST_METRIC_PREFIX",
 }
-# TODO(lead): remove at merge -- constants added for files other branches own; used once they switch to them.
-NOT_YET_USED = {
-    "SEARCH_TRIALS_PREFIX",
-    "TAG_SCORES_PREFIX",
-    "MLFLOW_RUN_NAME",
-    "TAG_BEST_RUN",
-    "BEST_METRIC_PREFIX",
-}
+NOT_YET_USED: set[str] = set()
 
 
 def _constants() -> list[tuple[str, object]]:

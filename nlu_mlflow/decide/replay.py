@@ -208,8 +208,8 @@ def _rate(part: int, total: int, empty: float = 0.0) -> float:
 
 
 # --- gates of the promotion policy on the replay (decide.promotion.PromotionPolicy, all off by default) ---
-CHECK_LIVE_FLIPS = "live_flip_rate"
-CHECK_LIVE_FALLBACK = "live_fallback_increase"
+CHECK_LIVE_FLIPS = c.LIVE_FLIP_RATE
+CHECK_LIVE_FALLBACK = c.LIVE_FALLBACK_INCREASE
 CHECK_LIVE_F1 = "live_intent_f1"
 
 

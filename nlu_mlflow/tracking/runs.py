@@ -260,7 +260,7 @@ def log_artifact_to(run_id: str, path: Path, artifact_path: str | None = None) -
 @translated()
 def set_run_name(name: str) -> None:
     """Rename the active run (what the MLflow UI lists)."""
-    mlflow.set_tag("mlflow.runName", redact_text(name))
+    mlflow.set_tag(c.MLFLOW_RUN_NAME, redact_text(name))
 
 
 @translated()

@@ -14,11 +14,12 @@ import json
 
 import mlflow
 
+from nlu_mlflow import constants as c
 from nlu_mlflow.tracking import registry
 from nlu_mlflow.tracking.errors import translated
 from nlu_mlflow.tracking.registry import Version
 
-SCORES_TAG_PREFIX = "nlu_mlflow.scores."
+SCORES_TAG_PREFIX = c.TAG_SCORES_PREFIX
 SCORES_ARTIFACT_DIR = "scores"
 
 

@@ -399,6 +399,8 @@ def _log_selection(candidates: list[Candidate], chosen: selection.Selection) -> 
     best = next((x for x in candidates if x.name == chosen.best), None)
     if best is not None:
         runs.set_run_tags(best.run_id, {c.TAG_BEST: "true"})
-        runs.set_tags({c.TAG_BEST: best.name, "best_run_id": best.run_id})
-        runs.log_metrics({f"best_{k}": best.metrics[k] for k in c.KEY_METRICS if k in best.metrics})
+        runs.set_tags({c.TAG_BEST: best.name, c.TAG_BEST_RUN: best.run_id})
+        runs.log_metrics(
+            {f"{c.BEST_METRIC_PREFIX}{k}": best.metrics[k] for k in c.KEY_METRICS if k in best.metrics}
+        )
     runs.log_json({"best": chosen.best, "reasons": chosen.reasons}, "selection.json")

@@ -63,9 +63,9 @@ def watched(halves, hung_server, tmp_path_factory):
         halves[1],
         pipelines.entity_extractors(config),
         [1, 2, EPOCHS],
-        lambda e, m: False,
+        lambda _e, _m: False,
         work / "r",
-        False,  # noqa: ARG005
+        False,
     )
     store = mlflow.MlflowClient(f"sqlite:///{work / 'mlruns.db'}")
     run_id = store.create_run(store.create_experiment("curves", (work / "a").as_uri())).info.run_id

@@ -36,7 +36,7 @@ def log_study(study: optuna.Study, spec: StudySpec, config, storage_url: str, se
             c.SEARCH_DEFAULT_SCORE: default.value if default else None,
             c.SEARCH_EPOCHS_TRAINED: sum(t.user_attrs.get(c.EPOCHS_TRAINED, 0) for t in trials),
             c.SEARCH_SECONDS: seconds,
-            **{f"search_trials_{state}": n for state, n in counts.items()},
+            **{f"{c.SEARCH_TRIALS_PREFIX}{state}": n for state, n in counts.items()},
         }
     )
     runs.log_json(search_space.records(list(config.search)), f"{c.ARTIFACT_SEARCH}/space.json")
