@@ -74,6 +74,20 @@ def known_errors() -> Iterator[None]:
         raise fail(error, 1) from None
 
 
+LiveTestShare = Annotated[
+    float,
+    typer.Option(
+        min=0.0,
+        max=1.0,
+        help="Seeded share of the annotations written as live NLU test data (never training data) under "
+        "--live-test-dir, for `run --live-test-data` (docs/replay.md).",
+    ),
+]
+LiveTestDir = Annotated[
+    Path | None, typer.Option(file_okay=False, help="Where live test data goes [PROJECT/live_tests].")
+]
+
+
 @inbox_app.command()
 def push(
     project: Project = Path("."),
@@ -111,13 +125,16 @@ def pull(
     label_studio_url: Url = None,
     inbox_url: InboxUrl = None,
     tracking_uri: TrackingUri = None,
+    live_test_share: LiveTestShare = 0.0,
+    live_test_dir: LiveTestDir = None,
 ) -> None:
     """Take the submitted annotations from Label Studio and write them into the project as Rasa NLU YAML."""
     logs.setup(False)
     store = open_store(inbox_url, tracking_uri)
     with known_errors():
         client = LabelStudio(label_studio_url)
-        done = annotate.pull(store, client, annotate.target(project, out, git_branch), title)
+        where = annotate.target(project, out, git_branch, live_test_share, live_test_dir)
+        done = annotate.pull(store, client, where, title)
     _report(done)
 
 
@@ -151,12 +168,14 @@ def import_items(
     ] = None,
     inbox_url: InboxUrl = None,
     tracking_uri: TrackingUri = None,
+    live_test_share: LiveTestShare = 0.0,
+    live_test_dir: LiveTestDir = None,
 ) -> None:
     """Read an edited export file into the inbox and write its annotations into the project."""
     logs.setup(False)
     store = open_store(inbox_url, tracking_uri)
     with known_errors():
-        where = annotate.target(project, out, git_branch)
+        where = annotate.target(project, out, git_branch, live_test_share, live_test_dir)
         done = annotation_file.import_file(store, where, file, annotator or getpass.getuser())
     _report(done)
 

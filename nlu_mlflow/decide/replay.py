@@ -61,6 +61,15 @@ class Traffic:
         return sha.hexdigest()[:16]
 
 
+def in_live_test(key: str, share: float, seed: int = 42) -> bool:
+    """Whether an annotated live message belongs to the live test set (never trained on): a seeded hash of its
+    inbox key, so the same text always lands on the same side, whatever else was annotated."""
+    if share <= 0:
+        return False
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
 def traffic_of(texts: Iterable[str], first_id: int | None = None, last_id: int | None = None) -> Traffic:
     """Count the texts: each unique text once, weighted by how often it was said."""
     counts = Counter(t for t in texts if t and t.strip())

@@ -10,6 +10,7 @@ header the next pull reads (``live.annotated.recorded``) instead of writing them
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 import os
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nlu_mlflow.decide import labeling
+from nlu_mlflow.decide import replay as replay_rules
 from nlu_mlflow.decide.inbox import normalise
 from nlu_mlflow.errors import InputError
 from nlu_mlflow.live import annotated
@@ -29,6 +31,9 @@ from nlu_mlflow.live.label_studio import LabelStudio
 logger = logging.getLogger(__name__)
 
 ANNOTATED_DIR = Path("data") / "nlu" / "annotated"
+LIVE_TEST_DIR = Path(
+    "live_tests"
+)  # outside data/ and tests/: neither trained on nor in the held-out test set
 DEFAULT_TITLE = "nlu-mlflow inbox"
 SERVED = "served"  # the pre-annotation's model version when no production model parsed the item
 
@@ -42,9 +47,17 @@ class Target:
     schema: labeling.Schema
     folder: Path
     git_branch: str | None = None
+    live_test_share: float = 0.0  # a seeded share of the annotations goes to ``live_test_folder`` instead
+    live_test_folder: Path | None = None  # NLU test data, never training data (``run --live-test-data``)
 
 
-def target(project_dir: Path, folder: Path | None = None, git_branch: str | None = None) -> Target:
+def target(
+    project_dir: Path,
+    folder: Path | None = None,
+    git_branch: str | None = None,
+    live_test_share: float = 0.0,
+    live_test_folder: Path | None = None,
+) -> Target:
     from nlu_mlflow.rasa import labeling as rasa_labeling
     from nlu_mlflow.rasa.data import load_nlu
     from nlu_mlflow.rasa.project import load_project
@@ -52,7 +65,10 @@ def target(project_dir: Path, folder: Path | None = None, git_branch: str | None
     project = load_project(project_dir)
     nlu = load_nlu(project.data_dir, project=True)
     schema = rasa_labeling.schema(project, nlu)
-    return Target(project, nlu, schema, folder or project.root / ANNOTATED_DIR, git_branch)
+    live = live_test_folder or project.root / LIVE_TEST_DIR
+    return Target(
+        project, nlu, schema, folder or project.root / ANNOTATED_DIR, git_branch, live_test_share, live
+    )
 
 
 # --- push ------------------------------------------------------------------------------------------------
@@ -170,6 +186,7 @@ class Pulled:
     file: str | None
     recovered: int = 0  # found in a file an earlier pull wrote but did not record
     conflicts: list[str] = field(default_factory=list)
+    live_test: int = 0  # annotations kept apart as live test data (--live-test-share)
 
     def line(self) -> str:
         where = f"into {self.file}" if self.file else "(no file written)"
@@ -177,6 +194,7 @@ class Pulled:
             f"{self.new} new annotation(s) ({self.skipped} skipped by the annotator); wrote {self.written} "
             f"{where}; {len(self.conflicts)} not written (conflict with the training data)"
             + (f"; {self.recovered} found written by an earlier pull" if self.recovered else "")
+            + (f"; {self.live_test} kept apart as live test data" if self.live_test else "")
         )
 
 
@@ -254,16 +272,31 @@ def write_pending(store: InboxStore, where: Target, source: str, new: int = 0, s
             kept.append(a)
     for file, ids in duplicates.items():
         store.mark_written(ids, file)
-    path = _write(where, kept, source) if kept else None
-    if path is not None:
-        store.mark_written(
-            [a.id for a in kept] + [s for a in kept for s in superseded.get(a.item_id, [])], path
+    tested = [a for a in kept if replay_rules.in_live_test(normalise(a.text), where.live_test_share)]
+    if tested and where.live_test_folder is not None:
+        kept = [a for a in kept if a not in tested]
+        _write_and_mark(
+            store, dataclasses.replace(where, folder=where.live_test_folder), tested, superseded, source
         )
-    return Pulled(new, skipped, len(kept), str(path) if path else None, recovered, conflicts)
+    path = _write_and_mark(store, where, kept, superseded, source)
+    return Pulled(new, skipped, len(kept), str(path) if path else None, recovered, conflicts, len(tested))
+
+
+def _write_and_mark(store: InboxStore, where: Target, annotations: list[Annotation], superseded, source: str):
+    """One file of ``annotations`` (none when there are none), then the annotations marked written into it."""
+    if not annotations:
+        return None
+    path = _write(where, annotations, source)
+    store.mark_written(
+        [a.id for a in annotations] + [s for a in annotations for s in superseded.get(a.item_id, [])], path
+    )
+    return path
 
 
 def _recover_written(store: InboxStore, where: Target) -> int:
     on_disk = annotated.recorded(where.folder, where.git_branch)
+    if where.live_test_folder is not None:
+        on_disk |= annotated.recorded(where.live_test_folder, where.git_branch)
     by_file = defaultdict(list)
     for a in store.unwritten_annotations():
         if a.id in on_disk:
