@@ -20,7 +20,7 @@ from nlu_mlflow.decide import summary
 from nlu_mlflow.errors import InputError
 from nlu_mlflow.tracking.errors import AccessError, TrackingError
 from nlu_mlflow.tracking.registry import RegistryError
-from nlu_mlflow.workflow import lock, record, settings
+from nlu_mlflow.workflow import inbox, lock, record, settings
 from nlu_mlflow.workflow.champion import ChampionUnusable
 from nlu_mlflow.workflow.remote import RemoteDataError
 from nlu_mlflow.workflow.run import WorkflowResult, run
@@ -74,9 +74,12 @@ def launch(request: Request) -> tuple[WorkflowResult, WorkflowSettings]:
         _stopped(request, path, started, f"{type(error).__name__}: {error}", told)
         raise
     failed = "; ".join(f"{x.name} FAILED ({x.reason})" for x in result.failed)
+    waiting = inbox.nightly_counts(None, built.tracking_uri)  # what waits for a person (counts, no text)
     _tell(
         request,
-        f"nlu-mlflow run {result.run_id}: {result.outcome.message}" + (f"; {failed}" if failed else ""),
+        f"nlu-mlflow run {result.run_id}: {result.outcome.message}"
+        + (f"; {failed}" if failed else "")
+        + (f"\n{waiting.line()}" if waiting else ""),
     )
     return result, built
 

@@ -15,6 +15,7 @@ import pandas as pd
 from nlu_mlflow.decide import crossval, report, summary
 from nlu_mlflow.decide.redact import redact, redact_text
 from nlu_mlflow.tracking import records, runs
+from nlu_mlflow.workflow import inbox
 from nlu_mlflow.workflow.inputs import Inputs
 from nlu_mlflow.workflow.settings import WorkflowSettings
 
@@ -169,7 +170,8 @@ def summary_table(result, primary_metric: str) -> pd.DataFrame:
 
 def write_files(settings: WorkflowSettings, data: dict, markdown: str | None) -> None:
     if settings.summary_json:
-        write_summary(settings.summary_json, data)
+        counts = inbox.nightly_counts(None, settings.tracking_uri)  # what waits for a person (no text)
+        write_summary(settings.summary_json, data | ({"inbox": counts.to_dict()} if counts else {}))
     if settings.report_md:
         Path(settings.report_md).write_text(redact_text(markdown or f"# nlu-mlflow\n\n{data['message']}\n"))
 

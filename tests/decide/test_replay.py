@@ -164,3 +164,14 @@ def test_live_score_comes_from_the_metrics():
     assert replay.live_score({c.INTENT_F1_WEIGHTED: 0.9}) is None
     score = replay.live_score({c.LIVE_INTENT_F1_WEIGHTED: 0.8, c.LIVE_TEST_EXAMPLES: 40.0})
     assert score == replay.LiveScore(0.8, 40)
+
+
+def test_the_live_test_share_is_seeded_stable_and_near_the_share():
+    keys = [f"message {i}" for i in range(2000)]
+    chosen = [k for k in keys if replay.in_live_test(k, 0.2)]
+    assert 0.17 < len(chosen) / len(keys) < 0.23
+    assert chosen == [k for k in keys if replay.in_live_test(k, 0.2)]  # the same text, the same side
+    assert set(chosen) <= {k for k in keys if replay.in_live_test(k, 0.5)}  # a larger share only adds
+    assert not any(replay.in_live_test(k, 0.0) for k in keys) and all(
+        replay.in_live_test(k, 1.0) for k in keys
+    )

@@ -86,6 +86,26 @@ def test_export_edit_import_writes_rasa_yaml_once(tmp_path, setup):
     ]
 
 
+def test_a_live_test_share_goes_to_live_test_data_never_to_training_data(tmp_path, setup):
+    project, url, _, _ = setup
+    out = export(tmp_path, project, url)
+    rows = list(csv.DictReader(out.open()))
+    rows[0].update(intent="faq/payment")
+    rows[2].update(skip="yes")
+    with out.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    args = ["inbox", "import", str(out), "--project", str(project), "--inbox", url, "--live-test-share", "1"]
+    done = invoke(args)
+    assert done.exit_code == 0, done.output
+    assert "2 kept apart as live test data" in done.output
+    [kept_apart] = (project / "live_tests").glob("*.yml")
+    assert len(load_file(kept_apart).intent_examples) == 2  # Rasa's loader reads it as NLU data
+    assert not list((project / "data").rglob("live-*.yml"))  # nothing of it is training data
+    assert live_part(load_nlu(project / "data", project=True)) is None
+
+
 def test_a_crash_after_writing_the_file_is_recovered_not_applied_twice(tmp_path, setup, monkeypatch):
     project, url, store, (pay, _, _) = setup
     out = export(tmp_path, project, url, "yaml")
