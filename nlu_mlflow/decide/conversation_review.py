@@ -89,6 +89,7 @@ def _masked(event: dict, sensitive: frozenset) -> dict:
         return {**event, "text": masking.mask(event["text"]).text, "data": {}}
     if kind == "slot" and isinstance(event.get("value"), str):
         name = event.get("name")
-        value = masking.placeholder(name) if name in sensitive else masking.mask(event["value"]).text
-        return {**event, "value": value}
+        if isinstance(name, str) and name in sensitive:
+            return {**event, "value": masking.placeholder(name)}
+        return {**event, "value": masking.mask(event["value"]).text}
     return event

@@ -238,16 +238,19 @@ def feature_problem(
                     "has data today: Rasa fine-tunes only a model it trained"
                 )
             continue
-        problem = _sizes_problem(sizes, patterns, version)
+        problem = _sizes_problem(sizes, sizes.stored, patterns, version)
         if problem:
             return problem
     return None
 
 
-def _sizes_problem(sizes: SparseSizes, patterns: Sequence[PatternCount], version: str) -> str | None:
+def _sizes_problem(
+    sizes: SparseSizes, stored_sizes: Sizes, patterns: Sequence[PatternCount], version: str
+) -> str | None:
+    """``stored_sizes`` is ``sizes.stored``, known present (a classifier production trained)."""
     for attribute, kinds in sizes.today.items():
         for kind, today in kinds.items():
-            stored = (sizes.stored.get(attribute) or {}).get(kind)
+            stored = (stored_sizes.get(attribute) or {}).get(kind)
             if stored is None:
                 return (
                     f"{sizes.component}: today's data gives {kind} features for '{attribute}', production "
@@ -255,7 +258,7 @@ def _sizes_problem(sizes: SparseSizes, patterns: Sequence[PatternCount], version
                 )
             shrunk = [i for i, (n, s) in enumerate(zip(today, stored, strict=False)) if n < s]
             if len(today) != len(stored):
-                return _appeared(sizes, patterns, attribute, kind, version)
+                return _appeared(sizes, stored, patterns, attribute, kind, version)
             if shrunk:
                 names = sizes.featurizers.get(attribute, {}).get(kind, ())
                 name = names[shrunk[0]] if shrunk[0] < len(names) else f"featurizer {shrunk[0] + 1}"
@@ -264,7 +267,12 @@ def _sizes_problem(sizes: SparseSizes, patterns: Sequence[PatternCount], version
 
 
 def _appeared(
-    sizes: SparseSizes, patterns: Sequence[PatternCount], attribute: str, kind: str, version
+    sizes: SparseSizes,
+    stored_kind: Sequence[int],
+    patterns: Sequence[PatternCount],
+    attribute: str,
+    kind: str,
+    version: str,
 ) -> str:
     new = [p for p in patterns if p.stored == 0 and p.today > 0]
     if new:
@@ -275,7 +283,7 @@ def _appeared(
             "have decreased'): trained from scratch"
         )
     names = ", ".join(sizes.featurizers.get(attribute, {}).get(kind, ()))
-    stored = len(sizes.stored[attribute][kind])
+    stored = len(stored_kind)
     return (
         f"{sizes.component}: today's data gives {len(sizes.today[attribute][kind])} kinds of {kind} features "
         f"for '{attribute}' ({names}), production version {version}'s model {stored}; Rasa compares feature "

@@ -269,9 +269,10 @@ def merged(existing: dict | None, delta: ItemDelta, rules: Rules, known: bool, v
         values["channels"] = channels
     if existing is None or item_reasons != base["reasons"]:
         values["reasons"] = item_reasons
-    newer = delta.parse is not None and delta.parse_seen >= base["last_seen"]
-    if newer and (existing is None or existing.get("model_id") != delta.parse["model_id"]):
-        values.update(delta.parse, model_version=versions.get(delta.parse["model_id"]))
+    parse = delta.parse
+    newer = parse is not None and delta.parse_seen >= base["last_seen"]
+    if parse is not None and newer and (existing is None or existing.get("model_id") != parse["model_id"]):
+        values.update(parse, model_version=versions.get(parse["model_id"]))
     if existing is None:
         values.update(key=delta.key, text=delta.text)
     return values

@@ -39,7 +39,7 @@ class Schema:
     entities: tuple[EntityKind, ...] = ()
     domain: str = "domain.yml"
 
-    def entity(self, name: str) -> EntityKind | None:
+    def entity(self, name: str | None) -> EntityKind | None:
         return next((e for e in self.entities if e.name == name), None)
 
 
@@ -162,7 +162,7 @@ def example_of(text: str, result: Iterable[dict], skipped: bool = False) -> Exam
         ),
         None,
     )
-    extra: dict[str, dict] = {}
+    extra: dict[str | None, dict] = {}  # region id (None: a region without one) -> role/group
     for region in result:
         name = region.get("from_name", "")
         for attribute in (ROLE, GROUP):

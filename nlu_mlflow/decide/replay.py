@@ -244,11 +244,11 @@ def live_checks(
     are a replay's (``ReplayReport.metrics()``, or the tags a registered version carries), None: no replay."""
     checks = []
     if gates.max_live_flip_rate is not None:
-        checks.append(_gate_flips(figures, gates))
+        checks.append(_gate_flips(figures, gates.max_live_flip_rate, gates))
     if gates.max_live_fallback_increase is not None:
-        checks.append(_gate_fallback(figures, gates))
+        checks.append(_gate_fallback(figures, gates.max_live_fallback_increase, gates))
     if gates.min_live_intent_f1 is not None:
-        checks.append(_gate_f1(live, gates))
+        checks.append(_gate_f1(live, gates.min_live_intent_f1, gates))
     return checks
 
 
@@ -266,11 +266,12 @@ def _replayed(name: str, figures: Mapping[str, float] | None, gates: PromotionPo
     return _too_little(name, int(figures[c.LIVE_MESSAGES]), gates)
 
 
-def _gate_flips(figures: Mapping[str, float] | None, gates: PromotionPolicy) -> Check:
+def _gate_flips(figures: Mapping[str, float] | None, limit: float, gates: PromotionPolicy) -> Check:
+    """``limit``: ``gates.max_live_flip_rate``, on."""
     skipped = _replayed(CHECK_LIVE_FLIPS, figures, gates)
     if skipped or figures is None:
         return skipped or Check(CHECK_LIVE_FLIPS, True, "skipped")
-    limit, rate, messages = gates.max_live_flip_rate, figures[c.LIVE_FLIP_RATE], int(figures[c.LIVE_MESSAGES])
+    rate, messages = figures[c.LIVE_FLIP_RATE], int(figures[c.LIVE_MESSAGES])
     critical = int(figures.get(c.LIVE_CRITICAL_FLIPS, 0))
     named = f"; {critical} on critical intents" if critical else ""
     reason = f"max_live_flip_rate: {rate:.4f} of {messages} live messages flip, may be at most {limit:.4f}"
@@ -279,11 +280,12 @@ def _gate_flips(figures: Mapping[str, float] | None, gates: PromotionPolicy) -> 
     return Check(CHECK_LIVE_FLIPS, rate <= limit + _TOLERANCE, reason + named)
 
 
-def _gate_fallback(figures: Mapping[str, float] | None, gates: PromotionPolicy) -> Check:
+def _gate_fallback(figures: Mapping[str, float] | None, limit: float, gates: PromotionPolicy) -> Check:
+    """``limit``: ``gates.max_live_fallback_increase``, on."""
     skipped = _replayed(CHECK_LIVE_FALLBACK, figures, gates)
     if skipped or figures is None:
         return skipped or Check(CHECK_LIVE_FALLBACK, True, "skipped")
-    limit, rise = gates.max_live_fallback_increase, figures[c.LIVE_FALLBACK_INCREASE]
+    rise = figures[c.LIVE_FALLBACK_INCREASE]
     reason = (
         f"max_live_fallback_increase: fallback rate {figures[c.LIVE_FALLBACK_RATE_CANDIDATE]:.4f} "
         f"vs production {figures[c.LIVE_FALLBACK_RATE_PRODUCTION]:.4f} "
@@ -294,11 +296,12 @@ def _gate_fallback(figures: Mapping[str, float] | None, gates: PromotionPolicy) 
     return Check(CHECK_LIVE_FALLBACK, rise <= limit + _TOLERANCE, reason)
 
 
-def _gate_f1(live: LiveScore | None, gates: PromotionPolicy) -> Check:
+def _gate_f1(live: LiveScore | None, limit: float, gates: PromotionPolicy) -> Check:
+    """``limit``: ``gates.min_live_intent_f1``, on."""
     skipped = _too_little(CHECK_LIVE_F1, live.examples if live else 0, gates)
     if skipped or live is None:
         return skipped or Check(CHECK_LIVE_F1, True, "skipped: no live test set")
-    limit, f1 = gates.min_live_intent_f1, live.intent_f1_weighted
+    f1 = live.intent_f1_weighted
     reason = (
         f"min_live_intent_f1: {c.LIVE_INTENT_F1_WEIGHTED} {f1:.4f} on {live.examples} annotated live messages"
     )

@@ -13,7 +13,7 @@ import copy
 import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import cast
+from typing import cast, overload
 
 from nlu_mlflow.errors import InputError
 
@@ -194,7 +194,11 @@ def min_epochs(top: int) -> int:
     return max(1, math.ceil(top / REDUCTION_FACTOR**2))
 
 
-def rungs(full: int | None, first: int | None) -> list[int | None]:
+@overload
+def rungs(full: int, first: int | None) -> list[int]: ...
+@overload
+def rungs(full: int | None, first: int | None) -> list[int | None]: ...
+def rungs(full: int | None, first: int | None) -> list[int | None] | list[int]:
     """Epochs at which a trial of ``full`` epochs is scored: ``first * 3**k`` below ``full``, then ``full``.
 
     ``[full]`` alone without pruning (``first`` None) or for a pipeline without epochs (``full`` None).

@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -195,8 +195,9 @@ def log_params(params: dict[str, object]) -> None:
 
 
 @translated()
-def log_metrics(metrics: dict[str, float], model_id: str | None = None) -> None:
-    """Into the active run; with ``model_id`` also linked to that logged model (its Models tab scores)."""
+def log_metrics(metrics: Mapping[str, float | None], model_id: str | None = None) -> None:
+    """Into the active run, leaving out None values; with ``model_id`` also linked to that logged model (its
+    Models tab scores)."""
     mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None}, model_id=model_id)
 
 

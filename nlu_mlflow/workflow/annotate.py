@@ -311,10 +311,19 @@ def _latest_per_item(annotations: list[Annotation]) -> tuple[list[Annotation], d
     by_item: dict[int, list[Annotation]] = defaultdict(list)
     for a in annotations:
         by_item[a.item_id].append(a)
-    latest = [max(group, key=lambda a: (a.annotated_at, a.id)) for group in by_item.values()]
-    superseded = {item: [a.id for a in group if a.id != max(group, key=lambda a: (a.annotated_at, a.id)).id]
-                  for item, group in by_item.items()}  # fmt: skip
-    return sorted(latest, key=lambda a: a.id), superseded
+    newest = {
+        item: max(group, key=lambda a: (a.annotated_at, _stored_id(a))) for item, group in by_item.items()
+    }
+    superseded = {
+        item: [_stored_id(a) for a in group if a.id != newest[item].id] for item, group in by_item.items()
+    }
+    return sorted(newest.values(), key=_stored_id), superseded
+
+
+def _stored_id(annotation: Annotation) -> int:
+    """The inbox row id of an annotation read back from the inbox (set by the store on insert)."""
+    assert annotation.id is not None, "an annotation read from the inbox has its row id"
+    return annotation.id
 
 
 def _training_intents(nlu) -> dict[str, dict[str, str]]:
@@ -332,9 +341,9 @@ def _write(where: Target, annotations: list[Annotation], source: str) -> str:
 
     now = datetime.datetime.now(datetime.timezone.utc)
     examples = [labeling.Example(a.text, a.intent, tuple(a.entities)) for a in annotations]
-    text = annotated.header(f"{now:%Y-%m-%dT%H:%M:%SZ}", source, [a.id for a in annotations]) + nlu_yaml(
-        examples
-    )
+    text = annotated.header(
+        f"{now:%Y-%m-%dT%H:%M:%SZ}", source, [_stored_id(a) for a in annotations]
+    ) + nlu_yaml(examples)
     path = where.folder / f"live-{now:%Y%m%d-%H%M%S}-{annotations[0].id}.yml"
     if where.git_branch is None:
         return str(annotated.write_atomically(path, text))

@@ -25,15 +25,15 @@ class InboxSettings(pydantic.BaseModel):
     model_name: str = c.DEFAULT_MODEL_NAME
     mask: bool = True
     sensitive_entities: list[str] = []
-    margin: pydantic.confloat(ge=0.0, le=1.0) = 0.1
-    frequent: pydantic.conint(ge=1) = 5
+    margin: float = pydantic.Field(0.1, ge=0.0, le=1.0)
+    frequent: int = pydantic.Field(5, ge=1)
     fallback_intents: list[str] = ["nlu_fallback"]
     fallback_actions: list[str] = ["action_default_fallback", "action_two_stage_fallback"]
-    page_size: pydantic.conint(ge=1, le=100_000) = 5000
-    overlap: pydantic.conint(ge=0) = 1000
-    commit_every: pydantic.conint(ge=1) = (
-        50_000  # messages per inbox transaction (the watermark moves with it)
-    )
+    page_size: int = pydantic.Field(5000, ge=1, le=100_000)
+    overlap: int = pydantic.Field(1000, ge=0)
+    commit_every: int = pydantic.Field(
+        50_000, ge=1
+    )  # messages per inbox transaction (the watermark moves with it)
 
     class Config:
         extra = pydantic.Extra.forbid

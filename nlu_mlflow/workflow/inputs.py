@@ -109,6 +109,7 @@ def live_part(full: NluData) -> NluData | None:
     if not pulls:
         return None
     live = of_files(full, pulls, "")
+    assert live is not None, "pulls are among full's files"
     source = f"live traffic: {len(pulls)} pull(s), {len(live.examples)} annotated message(s) in {full.source}"
     return dataclasses.replace(live, source=source)
 

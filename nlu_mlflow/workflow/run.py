@@ -93,12 +93,13 @@ def run(settings: WorkflowSettings) -> WorkflowResult:
     ):
         work = Path(tmp)
         if inputs is None:
+            assert source is not None, "inputs are prepared here only for a remote source"
             inputs = _fetch_and_prepare(settings, source, work / "data")
         shared = None if settings.cv_folds else _hand_off(settings, inputs, work, env_tags)
         inputs = shared.inputs if shared else inputs
         _log_workflow_inputs(settings, inputs)
         try:
-            if settings.cv_folds:
+            if shared is None:  # --cv-folds
                 result = _cross_validate_all(settings, inputs, work, env_tags, parent.info.run_id, uri)
             else:
                 result = _train_and_decide(settings, shared, work, parent.info.run_id, uri)
@@ -244,15 +245,24 @@ def _after_selection(settings, inputs: Inputs, partial: WorkflowResult, work: Pa
     reference = {"run_id": best.run_id, "path": score_cache.artifact_file(key), "at": now_iso()}
     score_cache.tag_version(version, key, _json(reference))
     outcome = _outcome(settings, version, best, champ, decision)
-    return _move(settings, inputs, partial, outcome, work, tests)
+    return _move(settings, inputs, partial, (best, version), outcome, work, tests)
 
 
-def _move(settings, inputs: Inputs, partial: WorkflowResult, outcome: Outcome, work: Path, tests) -> Outcome:
+def _move(
+    settings,
+    inputs: Inputs,
+    partial: WorkflowResult,
+    registered: tuple[Candidate, registry.Version],
+    outcome: Outcome,
+    work: Path,
+    tests,
+) -> Outcome:
     """Record the decision, then move production if it says so. Immediately before the move the holder is
     read again: when another host moved production since the champion was scored, the decision is made
     again against the new holder (scored on the same data) instead of overwriting it. What remains is the
-    window between that read and the alias write (one registry round trip)."""
-    best = partial.best
+    window between that read and the alias write (one registry round trip). ``registered``: the best
+    candidate and its registered version, ``outcome.version``."""
+    best, version = registered
     for recheck in range(MAX_RECHECKS + 1):
         record.record_decision(_with(partial, outcome), settings)
         if not outcome.promoted:
@@ -260,7 +270,7 @@ def _move(settings, inputs: Inputs, partial: WorkflowResult, outcome: Outcome, w
         current = registry.alias_holder(settings.model_name)
         scored = outcome.champion.version.version if outcome.champion else None
         if (current.version if current else None) == scored:
-            previous = registry.move_production(settings.model_name, outcome.version.version)
+            previous = registry.move_production(settings.model_name, version.version)
             at, replaced = now_iso("milliseconds"), previous.version if previous else None
             if replaced != scored:  # the window after the re-read: another host wrote the alias in it
                 logger.warning("production was moved to version %s just before this run moved it", replaced)
@@ -276,7 +286,7 @@ def _move(settings, inputs: Inputs, partial: WorkflowResult, outcome: Outcome, w
         decision = _decide(
             best, champ, inputs, settings, replay.for_run(settings, best.model_uri, current, inputs, again)
         )
-        outcome = _outcome(settings, outcome.version, best, champ, decision, recheck + 1)
+        outcome = _outcome(settings, version, best, champ, decision, recheck + 1)
     raise RegistryError(
         f"production of '{settings.model_name}' changed {MAX_RECHECKS + 1} times while this run decided; "
         "nothing was moved; rerun when the other promotions are done."
@@ -388,7 +398,11 @@ def _log_workflow_inputs(settings: WorkflowSettings, inputs: Inputs) -> None:
             **data_params(inputs),
             "train_examples": len(inputs.train.examples),
             "test_examples": len(inputs.test.examples),
-            "test_conversations": len(inputs.project.test_story_files) if inputs.has_conversations else None,
+            "test_conversations": (
+                len(inputs.project.test_story_files)
+                if inputs.project is not None and inputs.has_conversations
+                else None
+            ),
             **{f"policy.{k}": v for k, v in settings.policy.to_dict().items()},
         }
     )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -73,7 +75,9 @@ def plots(study: optuna.Study, pruning: bool, work: Path) -> list[Path]:
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as optuna_plots
 
-    wanted = {"optimization_history": optuna_plots.plot_optimization_history}
+    wanted: dict[str, Callable[[optuna.Study], Any]] = {  # each returns an Axes or an array of them
+        "optimization_history": optuna_plots.plot_optimization_history
+    }
     if pruning:
         wanted["intermediate_values"] = optuna_plots.plot_intermediate_values
     if len(study.best_trial.params) > 1:

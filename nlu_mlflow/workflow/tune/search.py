@@ -135,6 +135,7 @@ def _publish(config, train: NluData, settings, work: Path) -> tuple[StudySpec, T
     for path in files.values():
         runs.log_artifact(path, c.ARTIFACT_SEARCH)
     run_id = runs.active_run_id()
+    assert run_id is not None, "the artifacts above were logged on the active run"
     top = max(
         filter(None, [config.max_epochs(), search_space.largest(list(config.search), "epochs")]), default=0
     )

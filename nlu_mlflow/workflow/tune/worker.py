@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from nlu_mlflow import constants as c
 from nlu_mlflow.decide import search_space
@@ -112,19 +112,21 @@ def _refuse_surplus(trial: optuna.Trial, spec: StudySpec) -> None:
 def _suggest(trial: optuna.Trial, d: search_space.Dimension) -> object:
     if d.kind == "choice":
         return trial.suggest_categorical(d.name, list(d.choices))
+    low, high = d.bounds
     if d.kind == "int":
-        return trial.suggest_int(d.name, int(d.low), int(d.high), log=d.log)
-    return trial.suggest_float(d.name, float(d.low), float(d.high), log=d.log)
+        return trial.suggest_int(d.name, int(low), int(high), log=d.log)
+    return trial.suggest_float(d.name, float(low), float(high), log=d.log)
 
 
 def _train_in_rungs(trial: optuna.Trial, config, spec: StudySpec, work: Path, data: TrialData) -> Outcome:
     """Score ``config`` at each rung's epochs (one rung without pruning), reporting every score: from inside
     one training where the pipeline allows (``rung_scores``), else one training per rung."""
-    steps = search_space.rungs(config.max_epochs(), spec.min_epochs if spec.pruning else None)
-    why = rung_scores.unsupported_reason(config.pipeline) if steps[-1] else "nothing trains in epochs"
-    if why:
+    full, first = config.max_epochs(), spec.min_epochs if spec.pruning else None  # full: the last rung
+    why = rung_scores.unsupported_reason(config.pipeline) if full else "nothing trains in epochs"
+    if why or not full:
         logger.debug("    trial %d: a training per rung (%s)", trial.number, why)
-        return _train_rung_by_rung(trial, config, spec, work, data, steps)
+        return _train_rung_by_rung(trial, config, spec, work, data, search_space.rungs(full, first))
+    steps = search_space.rungs(full, first)
     reported: list[tuple[int, float]] = []
 
     def report(epoch: int, metrics: dict[str, float]) -> bool:
@@ -205,8 +207,13 @@ def join(
         ran = run_trials(study, spec, spec.config(), _download(spec, Path(tmp)))
     finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
     complete = [t for t in finished if t.state == TrialState.COMPLETE]
-    best = max(complete, key=lambda t: t.value) if complete else None
+    best = max(complete, key=_value) if complete else None
     return WorkerResult(study_name, ran, len(finished), spec.trials, best, spec.metric_name)
+
+
+def _value(trial: FrozenTrial) -> float:
+    assert trial.value is not None, f"trial {trial.number} is complete: it has its (single) objective's value"
+    return trial.value
 
 
 def _download(spec: StudySpec, tmp: Path) -> TrialData:
