@@ -288,7 +288,9 @@ def _write_and_mark(store: InboxStore, where: Target, annotations: list[Annotati
         return None
     path = _write(where, annotations, source)
     store.mark_written(
-        [a.id for a in annotations] + [s for a in annotations for s in superseded.get(a.item_id, [])], path
+        [_stored_id(a) for a in annotations]
+        + [s for a in annotations for s in superseded.get(a.item_id, [])],
+        path,
     )
     return path
 
