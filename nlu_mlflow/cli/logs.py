@@ -25,6 +25,9 @@ def setup(verbose: bool, log_file: Path | None = None) -> None:
     if not verbose:
         os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
         runtime.ignore_library_warnings()
+        warnings_log = logging.getLogger("py.warnings")
+        if not any(isinstance(f, LibraryWarnings) for f in warnings_log.filters):
+            warnings_log.addFilter(LibraryWarnings())
     logging.basicConfig(
         stream=sys.stderr,
         level=logging.WARNING,
@@ -42,6 +45,18 @@ def setup(verbose: bool, log_file: Path | None = None) -> None:
     for handler in logging.getLogger().handlers:  # every line written, ours and the libraries'
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
+
+
+class LibraryWarnings(logging.Filter):
+    """Warnings raised inside installed libraries or Python's import machinery (a deprecation one library hits
+    in another at import time, before any filter could be set) stay out of the normal output; this package's
+    own warnings pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if f"{os.sep}nlu_mlflow{os.sep}" in message:
+            return True
+        return f"{os.sep}site-packages{os.sep}" not in message and not message.startswith("<frozen ")
 
 
 class RedactingFilter(logging.Filter):
