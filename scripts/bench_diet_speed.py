@@ -170,6 +170,7 @@ def main() -> None:
     parser.add_argument("--settings", default="default,intra1,intra2,batch256")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--quick", action="store_true", help="300 examples, 2 epochs, 1 round, 2 settings")
+    parser.add_argument("--out", type=Path, default=None, help="JSON file [bench-results/diet-speed-<time>.json]")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -191,9 +192,9 @@ def main() -> None:
             for name in names
         ]
     table = summary(results, names[0])
-    out = ROOT / "bench-results" / f"diet-speed-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"args": vars(args), "runs": results, "summary": table}, indent=2))
+    out = args.out or ROOT / "bench-results" / f"diet-speed-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"args": vars(args), "runs": results, "summary": table}, indent=2, default=str))
     print(f"\nresults: {out}")
 
 
