@@ -170,7 +170,9 @@ def main() -> None:
     parser.add_argument("--settings", default="default,intra1,intra2,batch256")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--quick", action="store_true", help="300 examples, 2 epochs, 1 round, 2 settings")
-    parser.add_argument("--out", type=Path, default=None, help="JSON file [bench-results/diet-speed-<time>.json]")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="the JSON file [bench-results/diet-speed-TIME.json]"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
