@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 EPOCHS = 10
 LINE = re.compile(
-    rf"diet: DIETClassifier epoch (\d+)/{EPOCHS}  t_loss [\d.]+  i_acc [\d.]+  (ETA \d+:\d\d|done)"
+    rf"diet: DIETClassifier epoch (\d+)/{EPOCHS}  t_loss [\d.]+  i_acc [\d.]+(  \w+ [\d.]+)*  (ETA \d+:\d\d|done)"
 )
 
 
