@@ -30,6 +30,12 @@ def resolve(path: str):
     return found
 
 
+def owner(path: str) -> type:
+    """The class whose instances carry an internal's attributes: the path itself, or a method's class."""
+    found = resolve(path)
+    return found if isinstance(found, type) else resolve(path.rpartition(".")[0])
+
+
 def listed(used: str) -> bool:
     """``used`` (``module:name``) is an internal listed, or the class or module of one."""
     return any(p == used or p.startswith(used if used.endswith(":") else used + ".") for p in LISTED)
@@ -80,7 +86,7 @@ def test_the_instance_attributes_exist_on_loaded_models(diet_model, logreg_model
     by_class = {}
     for obj in found:
         for internal in internals.INTERNALS:
-            if internal.attributes and isinstance(obj, resolve(internal.path)):
+            if internal.attributes and isinstance(obj, owner(internal.path)):
                 by_class.setdefault(internal.path, []).append(obj)
     for internal in (i for i in internals.INTERNALS if i.attributes):
         assert by_class.get(internal.path), f"no loaded {internal.path} to check"
