@@ -48,9 +48,11 @@ demo: venv
 	$(CLI) run --workflow nlu-mlflow.yml --summary-json last-run.json $(DEMO_ARGS)
 	@$(CLI) ui-hint
 
-## test: the whole suite (real Rasa training on tiny data, real MLflow stores and servers)
+## test: the whole suite (real Rasa training on tiny data, real MLflow stores and servers), one test file per
+## worker at a time: a test mostly waits on one core (imports, servers, subprocesses), so two workers use two
+TEST_WORKERS ?= 2
 test: venv server-venv labelstudio-venv
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 test-fast: venv server-venv
 	$(PY) -m pytest -m "not slow"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 
+import mlflow
 import pytest
 
 from nlu_mlflow.rasa import pipelines, runtime, training
@@ -57,6 +59,21 @@ def assistant_model(pizza_project, tmp_path_factory) -> training.TrainedModel:
     config = pipelines.load(CONFIGS / "logreg_crf.yml", 3, 42, pizza_project.pipeline_defaults())
     train_yaml = load_nlu(pizza_project.data_dir).to_yaml(work / "train.yml")
     return training.train(config, train_yaml, work, project=pizza_project)
+
+
+@pytest.fixture(autouse=True)
+def _no_mlflow_state_between_tests():
+    """MLflow keeps the tracking URI (and $MLFLOW_TRACKING_URI), the active experiment and the active run
+    in process globals: a test that sets them would send the next test's runs to its store or experiment."""
+    uri, experiment_id = os.environ.get("MLFLOW_TRACKING_URI"), os.environ.get("MLFLOW_EXPERIMENT_ID")
+    yield
+    while mlflow.active_run():
+        mlflow.end_run()
+    mlflow.tracking.fluent._active_experiment_id = None
+    mlflow.set_tracking_uri(uri)  # also restores (or unsets) $MLFLOW_TRACKING_URI
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)  # set_experiment exports it
+    if experiment_id is not None:
+        os.environ["MLFLOW_EXPERIMENT_ID"] = experiment_id
 
 
 @pytest.fixture()

@@ -98,7 +98,7 @@ def race(tmp_path, monkeypatch, url: str, model: str, a_config: Path, b_config: 
     first: list = []
     record_decision = record.record_decision
 
-    def pause_after_first_decision(result, settings, inputs):  # noqa: ARG001
+    def pause_after_first_decision(result, settings):
         record_decision(result, settings)  # the real record, written to the server
         if not first:  # A's first decision is on record; A now waits here while host B runs
             first.append(result.outcome)
