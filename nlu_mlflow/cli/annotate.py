@@ -12,20 +12,18 @@ from __future__ import annotations
 import contextlib
 import getpass
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from nlu_mlflow import constants as c
-from nlu_mlflow.cli import logs
+from nlu_mlflow.cli import exits, logs
+from nlu_mlflow.cli.exits import EXIT_FAILED, EXIT_INPUT_ERROR, EXIT_REFUSED, EXIT_UNREACHABLE, fail
 from nlu_mlflow.cli.inbox import (
-    EXIT_UNREACHABLE,
     TASK_CLEANERS,
     InboxUrl,
     TrackingUri,
-    fail,
     inbox_app,
     open_store,
 )
@@ -40,8 +38,6 @@ from nlu_mlflow.live.label_studio import (
 )
 from nlu_mlflow.tracking.errors import TrackingError
 from nlu_mlflow.workflow import annotate, annotation_file
-
-EXIT_REFUSED = 77  # EX_NOPERM: Label Studio refused the token
 
 Project = Annotated[
     Path, typer.Option(exists=True, file_okay=False, help="The Rasa project (its domain names the labels).")
@@ -60,18 +56,18 @@ GitBranch = Annotated[
 ]
 
 
-@contextlib.contextmanager
-def known_errors() -> Iterator[None]:
-    try:
-        yield
-    except InputError as error:
-        raise fail(error) from None
-    except LabelStudioDown as error:
-        raise fail(error, EXIT_UNREACHABLE) from None
-    except LabelStudioRefused as error:
-        raise fail(error, EXIT_REFUSED) from None
-    except (LabelStudioError, TrackingError) as error:
-        raise fail(error, 1) from None
+# bad input 2; Label Studio down 69, refusing the token 77, refusing a request 1; the tracking server 1
+EXIT_STATUS = {
+    InputError: EXIT_INPUT_ERROR,
+    LabelStudioDown: EXIT_UNREACHABLE,
+    LabelStudioRefused: EXIT_REFUSED,
+    LabelStudioError: EXIT_FAILED,
+    TrackingError: EXIT_FAILED,
+}
+
+
+def known_errors() -> contextlib.AbstractContextManager[None]:
+    return exits.known_errors(EXIT_STATUS)
 
 
 LiveTestShare = Annotated[

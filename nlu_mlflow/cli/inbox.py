@@ -10,23 +10,36 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from nlu_mlflow.cli import logs
+from nlu_mlflow.cli import exits, logs
+from nlu_mlflow.cli.exits import (
+    EXIT_BUSY,
+    EXIT_FAILED,
+    EXIT_INPUT_ERROR,
+    EXIT_NOT_RASA,
+    EXIT_UNREACHABLE,
+)
 from nlu_mlflow.errors import InputError
 from nlu_mlflow.live.inbox_store import CollectConflict
 from nlu_mlflow.live.tracker_store import NotRasaStore, TrackerStoreError
 from nlu_mlflow.tracking.errors import TrackingError
 from nlu_mlflow.workflow import inbox, inbox_settings
 
-EXIT_INPUT_ERROR = 2
-EXIT_NOT_RASA = 65  # EX_DATAERR: the database answers but is not Rasa's tracker store
-EXIT_UNREACHABLE = 69  # EX_UNAVAILABLE: the tracker store (or another service) does not answer
-EXIT_BUSY = 75  # EX_TEMPFAIL: another collect recorded meanwhile; try again later
+# bad input 2, a tracker store that is not Rasa's 65, one that does not answer 69, another collect recording
+# meanwhile 75, the tracking server 1 (what was collected so far is kept)
+EXIT_STATUS = {
+    InputError: EXIT_INPUT_ERROR,
+    NotRasaStore: EXIT_NOT_RASA,
+    TrackerStoreError: EXIT_UNREACHABLE,
+    CollectConflict: EXIT_BUSY,
+    TrackingError: EXIT_FAILED,
+}
+NOTES = {TrackingError: "the messages collected so far are kept in the inbox"}
 TRACKER_STORE_ENV = "NLU_MLFLOW_TRACKER_STORE"
 
 inbox_app = typer.Typer(
@@ -70,28 +83,8 @@ TrackingUri = Annotated[
 ]
 
 
-def fail(error: Exception | str, code: int = EXIT_INPUT_ERROR) -> typer.Exit:
-    for line in str(error).splitlines():
-        logs.echo(f"error: {line}", err=True)
-    return typer.Exit(code)
-
-
-@contextlib.contextmanager
-def known_errors() -> Iterator[None]:
-    """Bad input as one sentence and exit 2, a tracker store that is not Rasa's 65, one that does not
-    answer 69, another collect recording meanwhile 75, the tracking server 1."""
-    try:
-        yield
-    except InputError as error:
-        raise fail(error) from None
-    except NotRasaStore as error:
-        raise fail(error, EXIT_NOT_RASA) from None
-    except TrackerStoreError as error:
-        raise fail(error, EXIT_UNREACHABLE) from None
-    except CollectConflict as error:
-        raise fail(error, EXIT_BUSY) from None
-    except TrackingError as error:
-        raise fail(f"{error}; the messages collected so far are kept in the inbox", 1) from None
+def known_errors() -> contextlib.AbstractContextManager[None]:
+    return exits.known_errors(EXIT_STATUS, NOTES)
 
 
 def open_store(inbox_url: str | None, tracking_uri: str | None = None):

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,9 +13,20 @@ import typer
 from nlu_mlflow import constants as c
 from nlu_mlflow.cli import annotate as _annotate  # noqa: F401  (adds push, pull, export, import to `inbox`)
 from nlu_mlflow.cli import logs, run_options
+from nlu_mlflow.cli.exits import (
+    EXIT_BUSY,
+    EXIT_CHAMPION_UNUSABLE,
+    EXIT_FAILED_CANDIDATES,
+    EXIT_GATES_FAILED,
+    EXIT_INPUT_ERROR,
+    EXIT_REFUSED,
+    exit_status,
+    fail,
+    known_errors,
+)
 from nlu_mlflow.cli.inbox import inbox_app
 from nlu_mlflow.cli.tune import tune_worker
-from nlu_mlflow.cli.webhooks import EXIT_REFUSED, slack_url_from_env, sync_rasa, webhooks_app
+from nlu_mlflow.cli.webhooks import slack_url_from_env, sync_rasa, webhooks_app
 from nlu_mlflow.errors import InputError
 from nlu_mlflow.tracking import history as production_history
 from nlu_mlflow.tracking import runs
@@ -36,11 +46,7 @@ app = typer.Typer(
     help="Continuous training for Rasa NLU on MLflow.",
 )
 
-EXIT_INPUT_ERROR = 2
-EXIT_GATES_FAILED = 3
-EXIT_FAILED_CANDIDATES = 4  # the workflow completed, but at least one config failed to train or score
-EXIT_CHAMPION_UNUSABLE = 5  # production cannot be loaded or scored: nothing registered, production kept
-EXIT_LOCKED = 75  # EX_TEMPFAIL: cron may simply try again later
+EXIT_LOCKED = EXIT_BUSY  # another run holds the lock: cron may simply try again later
 
 TrackingUri = Annotated[
     str | None,
@@ -67,16 +73,6 @@ EXIT_STATUS: dict[type[BaseException], int] = {
 MANUAL_EXIT_STATUS = {**EXIT_STATUS, RegistryError: EXIT_INPUT_ERROR}
 
 
-def exit_status(error: BaseException, table: dict[type[BaseException], int] = EXIT_STATUS) -> int:
-    return next((table[kind] for kind in type(error).__mro__ if kind in table), 1)
-
-
-def _fail(error: BaseException | str, code: int = EXIT_INPUT_ERROR) -> typer.Exit:
-    for line in str(error).splitlines():
-        logs.echo(f"error: {line}", err=True)
-    return typer.Exit(code)
-
-
 def run(**values: Any) -> None:
     """Train and evaluate every config, register the best, promote it if it beats production.
 
@@ -95,7 +91,7 @@ def run(**values: Any) -> None:
     try:
         result, settings = launch.launch(request)
     except launch.RunStopped as stopped:
-        raise _fail(stopped, exit_status(stopped.cause)) from None
+        raise fail(stopped, exit_status(stopped.cause, EXIT_STATUS)) from None
     table = record.summary_table(result, settings.primary_metric)
     logs.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     logs.echo(f"\nparent run: {result.run_id} ({result.tracking_uri})")
@@ -136,18 +132,9 @@ def schema(
 ModelName = Annotated[str, typer.Option(help="Registered model name.")]
 
 
-@contextlib.contextmanager
-def _known_errors() -> Iterator[None]:
-    """Known errors as one sentence each, with their exit status (``MANUAL_EXIT_STATUS``)."""
-    try:
-        yield
-    except tuple(MANUAL_EXIT_STATUS) as error:
-        raise _fail(error, exit_status(error, MANUAL_EXIT_STATUS)) from None
-
-
 def _connect(tracking_uri: str | None, experiment: str) -> None:
     logs.setup(False)
-    with _known_errors():
+    with known_errors(MANUAL_EXIT_STATUS):
         runs.configure(tracking_uri, experiment)
 
 
@@ -159,7 +146,7 @@ def status(
 ) -> None:
     """Which version is in production, since when, from which run and config, with its scores."""
     _connect(tracking_uri, experiment)
-    with _known_errors():
+    with known_errors(MANUAL_EXIT_STATUS):
         lines = manual.status(model_name).lines()
     for line in lines:
         logs.echo(line)
@@ -190,7 +177,7 @@ def promote_version(
     """Promote VERSION if it passes the policy against production (exit 3 when a gate fails); shows the
     live-traffic figures recorded on VERSION first."""
     _connect(tracking_uri, experiment)
-    with _known_errors():
+    with known_errors(MANUAL_EXIT_STATUS):
         policy = workflow_settings.read_policy(workflow_file)
         live = replay.LiveTraffic(replay.tracker_url(live_traffic), live_window) if live_traffic else None
         decision, promoted = manual.promote(model_name, version, policy, force, live)
@@ -215,7 +202,7 @@ def rollback(
 ) -> None:
     """Put the previous production version back (alias previous-production); recorded."""
     _connect(tracking_uri, experiment)
-    with _known_errors():
+    with known_errors(MANUAL_EXIT_STATUS):
         restored, replaced = manual.rollback(model_name)
     back = f"version {restored.version} is in production again (was {replaced.version})"
     logs.echo(f"rolled back {model_name}: {back}")
@@ -237,7 +224,7 @@ def candidate(
     try:
         backends.run_one(parent_run_id, config)
     except (CandidateFailed, TrackingError) as error:
-        raise _fail(error, exit_status(error)) from None
+        raise fail(error, exit_status(error, EXIT_STATUS)) from None
 
 
 @app.command()
@@ -257,7 +244,7 @@ def history(
     A promotion that was recorded but never carried out (the run stopped before moving) shows as NOT MOVED.
     """
     logs.setup(False)
-    with _known_errors():
+    with known_errors(MANUAL_EXIT_STATUS):
         runs.open_store(
             tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or runs.default_tracking_uri(Path.cwd())
         )

@@ -35,7 +35,7 @@ from tests.helpers.servers import slack_sink
     ],
 )
 def test_one_table_maps_each_error_to_the_documented_exit_status(kind, status):
-    assert main.exit_status(kind.__new__(kind)) == status
+    assert main.exit_status(kind.__new__(kind), main.EXIT_STATUS) == status
 
 
 def test_a_refused_registry_call_is_bad_input_for_the_manual_commands():

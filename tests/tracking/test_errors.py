@@ -8,10 +8,10 @@ import contextlib
 import http.server
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import mlflow
 import pytest
+import requests
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import PERMISSION_DENIED
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
@@ -106,42 +106,89 @@ def test_a_refusal_is_read_from_the_error_code_before_the_message():
     assert access_error(MlflowException("endpoint /x failed with error code 403 != 200")) is None
 
 
+@contextlib.contextmanager
+def gateway(upstream: str, fails) -> Iterator[str]:
+    """A loopback gateway in front of a real `mlflow server`, as a team's proxy or load balancer stands: it
+    passes every request through, except that it answers 500 to the uploads ``fails(path)`` picks (a proxy
+    whose upload path broke). The 3.18 server itself resets the connection on a failing write instead of
+    answering 500, so the 5xx is made here, in front of it."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _pass(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if self.command == "PUT" and fails(self.path):
+                self.send_response(500)
+                self.end_headers()
+                self.wfile.write(b"upstream write failed")
+                return
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+            answer = requests.request(
+                self.command,
+                upstream + self.path,
+                data=body,
+                headers=headers,
+                timeout=60,
+                allow_redirects=False,
+            )
+            self.send_response(answer.status_code)
+            for key, value in answer.headers.items():
+                if key.lower() not in (
+                    "content-length",
+                    "content-encoding",
+                    "transfer-encoding",
+                    "connection",
+                ):
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(answer.content)))
+            self.end_headers()
+            self.wfile.write(answer.content)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _pass
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture(scope="module")
-def store_server(tmp_path_factory) -> Iterator[tuple[str, Path]]:
-    """A real `mlflow server` with served artifacts; yields (url, artifacts folder)."""
+def store_server(tmp_path_factory) -> Iterator[str]:
+    """A real `mlflow server` with served artifacts; yields its URL."""
     home = tmp_path_factory.mktemp("failing_server")
-    artifacts = home / "artifacts"
-    with servers.mlflow_server(f"sqlite:///{home / 'mlflow.db'}", artifacts, home / "server.log") as url:
-        yield url, artifacts
+    with servers.mlflow_server(
+        f"sqlite:///{home / 'mlflow.db'}", home / "artifacts", home / "server.log"
+    ) as url:
+        yield url
+
+
+def model_upload(path: str) -> bool:
+    """An upload of a logged model's files (mlflow-artifacts/artifacts/<experiment>/models/<model id>/...)."""
+    return "/mlflow-artifacts/artifacts/" in path and "/models/" in path
 
 
 @pytest.mark.slow
-@pytest.mark.skip(
-    reason="issue 25, open: with MLFLOW_HTTP_REQUEST_MAX_RETRIES=0 the 3.18 server resets the connection before it answers 500 (seen 2026-12-07); the fault needs another way to be made"
-)
 def test_a_5xx_on_an_artifact_upload_is_a_tracking_failure(store_server, tmp_path, monkeypatch):
-    """The server's artifact store cannot write (a file stands where its folders go): it answers 500. The
-    upload of a candidate's model and of a run artifact fail as TrackingError, the store's failure that stops
-    a workflow (workflow/candidates.py re-raises it), not as the candidate's own; the logged model is FAILED."""
-    url, artifacts = store_server
+    """Every upload through the gateway gets a 500. The upload of a candidate's model and of a run artifact
+    fail as TrackingError, the store's failure that stops a workflow (workflow/candidates.py re-raises it), not
+    as the candidate's own; the logged model is FAILED."""
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(url)
     archive = tmp_path / "model.tar.gz"
     archive.write_bytes(b"not read: logging packs the archive as it is")
-    try:
+    with gateway(store_server, lambda path: "/mlflow-artifacts/artifacts/" in path) as url:
+        mlflow.set_tracking_uri(url)  # restored after the test (tests/conftest.py)
         experiment = mlflow.create_experiment("failing-uploads")
-        (artifacts / experiment).mkdir(parents=True)
-        (artifacts / experiment / "models").write_text("a file where the model folders go")
-        with mlflow.start_run(experiment_id=experiment) as run:
+        with mlflow.start_run(experiment_id=experiment):
             with pytest.raises(TrackingError) as model_failed:
                 models.log_model(archive)
-            (artifacts / experiment / run.info.run_id).write_text("a file where the run's folder goes")
             with pytest.raises(TrackingError) as artifact_failed:
                 runs.log_artifact(archive, "inputs")
         [logged] = mlflow.search_logged_models(experiment_ids=[experiment], output_format="list")
-    finally:
-        mlflow.set_tracking_uri(previous)
     for failure in (model_failed.value, artifact_failed.value):
         assert str(failure).startswith(f"MLflow tracking server {url} failed: ")
         assert "500" in str(failure), str(failure)
@@ -149,19 +196,14 @@ def test_a_5xx_on_an_artifact_upload_is_a_tracking_failure(store_server, tmp_pat
 
 
 @pytest.mark.slow
-@pytest.mark.skip(
-    reason="issue 25, open: with MLFLOW_HTTP_REQUEST_MAX_RETRIES=0 the 3.18 server resets the connection before it answers 500 (seen 2026-12-07); the fault needs another way to be made"
-)
 def test_a_run_whose_model_upload_fails_stops_as_a_store_failure(store_server, tmp_path, monkeypatch):
     """The same fault under `nlu-mlflow run`: the candidate trains and scores, its model upload gets a 500;
     the run stops as a tracking failure, not with a failed candidate (exit 4) and the others going on."""
-    url, artifacts = store_server
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    client = mlflow.MlflowClient(url)
+    client = mlflow.MlflowClient(store_server)
     experiment = client.create_experiment("failing-models")
-    (artifacts / experiment).mkdir(parents=True)
-    (artifacts / experiment / "models").write_text("a file where the model folders go")
-    done = invoke(run_args(tmp_path, url) + ["--experiment", "failing-models", "--model-name", "never"])
+    with gateway(store_server, model_upload) as url:
+        done = invoke(run_args(tmp_path, url) + ["--experiment", "failing-models", "--model-name", "never"])
     assert done.exit_code not in (0, EXIT_FAILED_CANDIDATES), done.output
     assert f"MLflow tracking server {url} failed: " in done.output
     [candidate] = client.search_runs([experiment], f"tags.`{c.TAG_ROLE}` = '{c.ROLE_CANDIDATE}'")
