@@ -48,11 +48,11 @@ demo: venv
 	$(CLI) run --workflow nlu-mlflow.yml --summary-json last-run.json $(DEMO_ARGS)
 	@$(CLI) ui-hint
 
-## test: the whole suite (real Rasa training on tiny data, real MLflow stores and servers), one test file per
-## worker at a time: a test mostly waits on one core (imports, servers, subprocesses), so two workers use two
+## test: the whole suite (real Rasa training on tiny data, real MLflow stores and servers) on two workers, a
+## module's tests together (tests/conftest.py): a test mostly waits on one core (imports, servers, subprocesses)
 TEST_WORKERS ?= 2
 test: venv server-venv labelstudio-venv
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25
 
 test-fast: venv server-venv
 	$(PY) -m pytest -m "not slow"

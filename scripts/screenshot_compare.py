@@ -1,4 +1,5 @@
-"""Screenshot the MLflow UI's compare view of the latest workflow run's candidates (docs/compare-view.png).
+"""Screenshot the MLflow UI's compare view of the latest workflow run's candidates (docs/compare-view.png), or
+with ``--curves`` the training curves of its first candidate that has them (docs/training-curves.png).
 
 Starts `mlflow server` on a free loopback port against the store, opens
 ``#/compare-runs?runs=[...]&experiments=[...]`` in headless Chromium (Debian's package: apt-get install
@@ -8,6 +9,8 @@ stops the browser and the server again.
 
     .venv/bin/python scripts/screenshot_compare.py                      # the demo's store (make demo)
     .venv/bin/python scripts/screenshot_compare.py --tracking-uri sqlite:////tmp/x/mlruns.db --out /tmp/x.png
+    .venv/bin/python scripts/screenshot_compare.py --curves --out docs/training-curves.png
+        # a DIET candidate's run page, "Model metrics" tab: the curve/<component>/<figure> against the epoch
 """
 
 from __future__ import annotations
@@ -108,6 +111,15 @@ def latest_candidates(tracking_uri: str, experiment_name: str) -> tuple[str, lis
         order_by=["attributes.run_name ASC"],
     )
     return experiment.experiment_id, [run.info.run_id for run in children]
+
+
+def curves_url(base: str, tracking_uri: str, experiment_id: str, run_ids: list[str]) -> str:
+    """The "Model metrics" tab of the first candidate with training curves (``curve/...`` step metrics)."""
+    client = mlflow.MlflowClient(tracking_uri)
+    for run_id in run_ids:
+        if any(key.startswith(c.CURVE_PREFIX + "/") for key in client.get_run(run_id).data.metrics):
+            return f"{base}/#/experiments/{experiment_id}/runs/{run_id}/model-metrics"
+    raise SystemExit("no candidate of the latest workflow run has training curves: train a DIET config.")
 
 
 def compare_url(base: str, experiment_id: str, run_ids: list[str]) -> str:
@@ -225,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
         help="plain `chromium --screenshot` of the page as it loads (plot and parameters on top)",
     )
     parser.add_argument("--budget-ms", type=int, default=20000, help="--virtual-time-budget of --as-loaded")
+    parser.add_argument(
+        "--curves", action="store_true", help="the training curves of a candidate (its run page), as loaded"
+    )
     args = parser.parse_args(argv)
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"{CHROMIUM} is missing; install Debian's package: apt-get install -y chromium")
@@ -234,9 +249,13 @@ def main(argv: list[str] | None = None) -> int:
         tempfile.TemporaryDirectory(prefix="mlflow-ui-") as tmp,
         mlflow_server(args.tracking_uri, Path(tmp) / "server.log") as base,
     ):
-        url = compare_url(base, experiment_id, run_ids)
-        print(f"comparing {len(run_ids)} runs: {url}")
-        if args.as_loaded:
+        if args.curves:
+            url = curves_url(base, args.tracking_uri, experiment_id, run_ids)
+            print(f"training curves: {url}")
+        else:
+            url = compare_url(base, experiment_id, run_ids)
+            print(f"comparing {len(run_ids)} runs: {url}")
+        if args.as_loaded or args.curves:
             screenshot(url, args.out, args.window, args.budget_ms)
         else:
             with chromium(Path(tmp) / "profile") as page:

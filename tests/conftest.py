@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+from collections.abc import Iterator
 
 import mlflow
 import pytest
@@ -61,10 +63,11 @@ def assistant_model(pizza_project, tmp_path_factory) -> training.TrainedModel:
     return training.train(config, train_yaml, work, project=pizza_project)
 
 
-@pytest.fixture(autouse=True)
-def _no_mlflow_state_between_tests():
-    """MLflow keeps the tracking URI (and $MLFLOW_TRACKING_URI), the active experiment and the active run
-    in process globals: a test that sets them would send the next test's runs to its store or experiment."""
+@contextlib.contextmanager
+def _mlflow_state_restored() -> Iterator[None]:
+    """MLflow keeps the tracking URI (and $MLFLOW_TRACKING_URI), the active experiment (and
+    $MLFLOW_EXPERIMENT_ID) and the active run in process globals: whatever a test or a module's fixtures set
+    there would send a later test's runs to their store or experiment."""
     uri, experiment_id = os.environ.get("MLFLOW_TRACKING_URI"), os.environ.get("MLFLOW_EXPERIMENT_ID")
     yield
     while mlflow.active_run():
@@ -74,6 +77,18 @@ def _no_mlflow_state_between_tests():
     os.environ.pop("MLFLOW_EXPERIMENT_ID", None)  # set_experiment exports it
     if experiment_id is not None:
         os.environ["MLFLOW_EXPERIMENT_ID"] = experiment_id
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_mlflow_state_between_modules():
+    with _mlflow_state_restored():
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _no_mlflow_state_between_tests():
+    with _mlflow_state_restored():
+        yield
 
 
 @pytest.fixture()
@@ -98,12 +113,26 @@ def rasa_api(logreg_model, tmp_path_factory):
 TRAINING_FIXTURES = frozenset({"logreg_model", "diet_model", "assistant_model", "rasa_api"})
 
 
+# Tests that share nothing (no module fixture) and each take minutes: under `make test` (pytest-xdist,
+# --dist loadgroup) each may run on its own worker; every other test runs with its module's tests.
+ONE_BY_ONE = ("tests/scripts/test_benchmarks.py::test_benchmark_runs_in_quick_mode",)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(items):
     """Mark slow every test whose fixtures (direct or indirect) train a model, so `make test-fast`
-    (`-m "not slow"`) never trains one through a fixture; tests that train in their own body carry the mark."""
+    (`-m "not slow"`) never trains one through a fixture; tests that train in their own body carry the mark.
+
+    For two workers: a module's tests stay together (one group: module fixtures start once), and modules with
+    a slow test go first, so the quick ones fill the workers' last minutes instead of a long module alone."""
     for item in items:
         if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+        module = item.nodeid.split("::")[0]
+        one_by_one = item.nodeid.startswith(ONE_BY_ONE)
+        item.add_marker(pytest.mark.xdist_group(item.nodeid if one_by_one else module))
+    slow_modules = {item.nodeid.split("::")[0] for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in slow_modules)  # stable: order kept within
 
 
 from .helpers.label_studio import label_studio  # noqa: E402, F401  (the session's Label Studio, started on first use)

@@ -118,8 +118,11 @@ def _check_inbox(tmp_path, trackers, served_archive, production_archive) -> None
         assert item.production_intent == production_parse["intent"]["name"]
     assert items["hi"].count == 2
     assert "my email is [email], where is my order" in items and "call me on [phone]" in items
+    # an item is queued exactly when it has a reason besides being in the training data (a tiny model may
+    # answer an out-of-domain message confidently and production agree: it stays new, offered after the queue)
+    flagged = {key for key, item in items.items() if set(item.reasons) - {rules_of.IN_TRAINING_DATA}}
+    assert {key for key, item in items.items() if item.state == "queued"} == flagged
     out_of_domain = [rules_of.normalise(t) for t in CONVERSATIONS["bob"][:2] + CONVERSATIONS["dave"][1:]]
-    assert all(items[key].state == "queued" for key in out_of_domain)  # each has at least one reason
     assert any(items[key].reasons != [rules_of.OUTDATED_DISAGREES] for key in out_of_domain)
     stored = (tmp_path / "inbox.db").read_bytes()
     assert not any(raw.encode() in stored for raw in RAW_PERSONAL)
@@ -149,9 +152,6 @@ def _live_round(tmp_path, endpoints, assistant_model, logreg_model, production, 
     assert inbox.counts(open_inbox(f"sqlite:///{tmp_path / 'inbox.db'}")).open >= 4
 
 
-@pytest.mark.skip(
-    reason="issue 23, open: on 2026-12-07 an out-of-domain message the served model answered confidently was collected without a reason to queue it; the expectation or the ranking rule needs a decision"
-)
 def test_rasa_run_with_a_sqlite_tracker_store(
     tmp_path, assistant_model, logreg_model, production, monkeypatch
 ):
@@ -163,9 +163,6 @@ def test_rasa_run_with_a_sqlite_tracker_store(
     assert rows[0] > 10  # Rasa's own rows, untouched by the reader
 
 
-@pytest.mark.skip(
-    reason="issue 23, open: on 2026-12-07 an out-of-domain message the served model answered confidently was collected without a reason to queue it; the expectation or the ranking rule needs a decision"
-)
 def test_rasa_run_with_a_postgresql_tracker_store(tmp_path, assistant_model, logreg_model, production):
     if servers.postgres_bin() is None:
         pytest.fail("PostgreSQL is not installed: run `bash scripts/install-postgres.sh` (CI does).")
