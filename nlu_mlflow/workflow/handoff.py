@@ -27,6 +27,7 @@ from nlu_mlflow.workflow.schema import Promotion
 from nlu_mlflow.workflow.settings import WorkflowSettings
 
 MANIFEST = "manifest.json"
+LIVE = "live.yml"  # the training data's annotated live messages (`inbox pull` files), logged as their dataset
 LIVE_TEST = "live_test.yml"  # annotated live messages kept apart as test data (--live-test-data)
 ARTIFACT_DIR = "inputs"  # on the parent run
 
@@ -36,12 +37,15 @@ def write(inputs: Inputs, settings: WorkflowSettings, folder: Path, env_tags: di
     folder.mkdir(parents=True, exist_ok=True)
     inputs.train.to_yaml(folder / "train.yml")
     inputs.test.to_yaml(folder / "test.yml")
+    if inputs.live is not None:
+        inputs.live.to_yaml(folder / LIVE)
     if inputs.live_test is not None:
         inputs.live_test.to_yaml(folder / LIVE_TEST)
     (folder / "configs").mkdir()
     manifest = {
         "train": inputs.train.source,
         "test": inputs.test.source,
+        "live": inputs.live.source if inputs.live is not None else None,
         "live_test": inputs.live_test.source if inputs.live_test is not None else None,
         "critical": _write_suite(inputs.suite, folder / "critical.yml"),
         **_write_project(inputs.project, folder / "project"),
@@ -114,9 +118,11 @@ def read(folder: Path, work: Path, names: list[str] | None = None) -> CandidateI
     configs = [_read_config(folder, name, source) for name, source in manifest["configs"].items()]
     if names is not None:
         configs = [c for c in configs if c.name in names]
-    live = manifest.get("live_test")
-    live_test = _relabel(load_nlu(folder / LIVE_TEST), live) if live else None
-    inputs = Inputs(train, test, configs, suite, [], project, live_test=live_test)
+    live, live_test = (
+        _relabel(load_nlu(folder / name), manifest[key]) if manifest.get(key) else None
+        for key, name in (("live", LIVE), ("live_test", LIVE_TEST))
+    )
+    inputs = Inputs(train, test, configs, suite, [], project, live=live, live_test=live_test)
     settings = WorkflowSettings(
         data=manifest["train"],
         seed=manifest["seed"],
