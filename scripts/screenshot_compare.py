@@ -9,7 +9,8 @@ stops the browser and the server again.
 
     .venv/bin/python scripts/screenshot_compare.py                      # the demo's store (make demo)
     .venv/bin/python scripts/screenshot_compare.py --tracking-uri sqlite:////tmp/x/mlruns.db --out /tmp/x.png
-    .venv/bin/python scripts/screenshot_compare.py --curves --out docs/training-curves.png
+    .venv/bin/python scripts/screenshot_compare.py --curves --mlflow .server-venv/bin/mlflow \
+        --tracking-uri sqlite:////tmp/copy/mlruns.db --out docs/training-curves.png
         # a DIET candidate's run page, "Model metrics" tab: the curve/<component>/<figure> against the epoch
 """
 
@@ -59,10 +60,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def mlflow_server(tracking_uri: str, log: Path) -> Iterator[str]:
+def mlflow_server(tracking_uri: str, log: Path, mlflow_cli: str | None = None) -> Iterator[str]:
     """`mlflow server` on a free loopback port; yields its URL, stops it (and its workers) on exit."""
     port = free_port()
-    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", tracking_uri]
+    program = [mlflow_cli] if mlflow_cli else [sys.executable, "-m", "mlflow"]
+    command = [*program, "server", "--backend-store-uri", tracking_uri]
     command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     with log.open("wb") as out:
         server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -240,6 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--curves", action="store_true", help="the training curves of a candidate (its run page), as loaded"
     )
+    parser.add_argument(
+        "--mlflow",
+        help="the `mlflow` program whose UI to show, e.g. .server-venv/bin/mlflow (MLflow 3.18: 3.5.1's UI "
+        "did not draw a candidate's run page on 2026-12-07); it migrates a SQLite store: give it a copy",
+    )
     args = parser.parse_args(argv)
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"{CHROMIUM} is missing; install Debian's package: apt-get install -y chromium")
@@ -247,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with (
         tempfile.TemporaryDirectory(prefix="mlflow-ui-") as tmp,
-        mlflow_server(args.tracking_uri, Path(tmp) / "server.log") as base,
+        mlflow_server(args.tracking_uri, Path(tmp) / "server.log", args.mlflow) as base,
     ):
         if args.curves:
             url = curves_url(base, args.tracking_uri, experiment_id, run_ids)
