@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from nlu_mlflow.cli import logs
-from nlu_mlflow.cli.webhooks import EXIT_FAILED, EXIT_INPUT_ERROR, EXIT_REFUSED
+from nlu_mlflow.cli.exits import EXIT_FAILED, EXIT_INPUT_ERROR, EXIT_REFUSED
 from nlu_mlflow.errors import InputError
 from nlu_mlflow.tracking.errors import AccessError, TrackingError
 from nlu_mlflow.workflow import tune

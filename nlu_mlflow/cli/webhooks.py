@@ -15,6 +15,7 @@ import typer
 
 from nlu_mlflow import constants as c
 from nlu_mlflow.cli import logs
+from nlu_mlflow.cli.exits import EXIT_FAILED, EXIT_REFUSED, fail
 from nlu_mlflow.cli.run_options import NOTIFY_ENV
 from nlu_mlflow.errors import InputError
 from nlu_mlflow.rasa.server import RasaServer, RasaServerError, RasaUnreachable
@@ -35,9 +36,6 @@ def slack_url_from_env(name: str = SLACK_URL_ENV) -> str | None:
 
 DEFAULT_RASA_URL = "http://127.0.0.1:5005"
 DEFAULT_WORK_DIR = Path("rasa-deploy")
-EXIT_INPUT_ERROR = 2
-EXIT_FAILED = 1
-EXIT_REFUSED = 77  # EX_NOPERM: the tracking server refused the login or the permission
 
 webhooks_app = typer.Typer(
     add_completion=False,
@@ -86,12 +84,12 @@ def register(
         hook = webhooks.register_webhook(url, secret, name)
         result = webhooks.ping_webhook(hook.webhook_id) if ping else None
     except AccessError as exc:
-        raise _fail(str(exc), EXIT_REFUSED) from None
+        raise fail(str(exc), EXIT_REFUSED) from None
     except TrackingError as exc:
-        raise _fail(f"registering webhook '{name}' failed: {exc}", EXIT_FAILED) from None
+        raise fail(f"registering webhook '{name}' failed: {exc}", EXIT_FAILED) from None
     logs.echo(f"webhook '{hook.name}' ({hook.webhook_id}) -> {url} on {', '.join(webhooks.EVENTS)}")
     if result is not None and not result.success:
-        raise _fail(
+        raise fail(
             f"test delivery to {url} failed ({result.response_status or result.error_message}): "
             f"is `nlu-mlflow webhooks serve` running there with the same ${SECRET_ENV}?",
             EXIT_FAILED,
@@ -164,7 +162,7 @@ def sync_rasa(
         result = deploy.sync(model_name, rasa, work_dir.resolve())
     except deploy.DeployError as exc:
         notify.announce(slack_url, notify.not_live(model_name, exc, rasa.url, receiver_app.serving(rasa)))
-        raise _fail(f"{exc}; Rasa keeps serving its current model.", EXIT_FAILED) from None
+        raise fail(f"{exc}; Rasa keeps serving its current model.", EXIT_FAILED) from None
     if result is None:
         logs.echo(f"'{model_name}' has no production version; nothing loaded.")
     elif result.changed:
@@ -179,7 +177,7 @@ def sync_rasa(
 def _rasa(url: str, allow_open_api: bool) -> RasaServer:
     token = os.environ.get(RASA_TOKEN_ENV) or None
     if token is None and not allow_open_api:
-        raise _fail(f"set ${RASA_TOKEN_ENV} to the token `rasa run --auth-token` was started with.")
+        raise fail(f"set ${RASA_TOKEN_ENV} to the token `rasa run --auth-token` was started with.")
     return RasaServer(url.rstrip("/"), token, allow_open_api)
 
 
@@ -191,7 +189,7 @@ def _check_rasa(rasa) -> None:
     except RasaUnreachable as exc:
         logging.getLogger("nlu_mlflow").warning("%s; deliveries fail (and are retried) until it answers", exc)
     except RasaServerError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 def _tracking(tracking_uri: str | None) -> None:
@@ -203,19 +201,14 @@ def _tracking(tracking_uri: str | None) -> None:
             tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or runs.default_tracking_uri(Path.cwd())
         )
     except InputError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 def _required_env(name: str, what: str) -> str:
     value = os.environ.get(name)
     if not value:
-        raise _fail(f"set ${name} to {what}.")
+        raise fail(f"set ${name} to {what}.")
     return value
-
-
-def _fail(message: str, code: int = EXIT_INPUT_ERROR) -> typer.Exit:
-    logs.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
 
 
 if __name__ == "__main__":

@@ -378,11 +378,17 @@ def slack_sink(path: str = "/services/T000/B000/sink") -> Iterator[Sink]:
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    with http_thread(Handler) as url:
+        yield Sink(f"{url}{path}", messages)
+
+
+@contextlib.contextmanager
+def http_thread(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve ``handler`` on a free loopback port from a thread; yields the base URL, stops on exit."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield Sink(f"http://127.0.0.1:{server.server_address[1]}{path}", messages)
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import http.server
-import threading
 from collections.abc import Iterator
 
 import mlflow
@@ -79,13 +78,8 @@ def answering(status: int) -> Iterator[str]:
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with servers.http_thread(Handler) as url:
+        yield url
 
 
 def test_an_http_error_mlflow_lets_through_becomes_a_tracking_error(tmp_path):
@@ -148,13 +142,8 @@ def gateway(upstream: str, fails) -> Iterator[str]:
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with servers.http_thread(Handler) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
