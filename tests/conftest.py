@@ -63,12 +63,17 @@ def assistant_model(pizza_project, tmp_path_factory) -> training.TrainedModel:
     return training.train(config, train_yaml, work, project=pizza_project)
 
 
+# What the process started with: a session fixture's set_experiment must not become a later module's start.
+_MLFLOW_AT_START = os.environ.get("MLFLOW_TRACKING_URI"), os.environ.get("MLFLOW_EXPERIMENT_ID")
+
+
 @contextlib.contextmanager
-def _mlflow_state_restored() -> Iterator[None]:
+def _mlflow_state_restored(to: tuple[str | None, str | None] | None = None) -> Iterator[None]:
     """MLflow keeps the tracking URI (and $MLFLOW_TRACKING_URI), the active experiment (and
-    $MLFLOW_EXPERIMENT_ID) and the active run in process globals: whatever a test or a module's fixtures set
-    there would send a later test's runs to their store or experiment."""
-    uri, experiment_id = os.environ.get("MLFLOW_TRACKING_URI"), os.environ.get("MLFLOW_EXPERIMENT_ID")
+    $MLFLOW_EXPERIMENT_ID) and the active run in process globals: whatever a test or a fixture set there
+    would send a later test's runs to their store or experiment. Restores ``to`` (tracking URI, experiment
+    id), else what was set on entry."""
+    uri, experiment_id = to or (os.environ.get("MLFLOW_TRACKING_URI"), os.environ.get("MLFLOW_EXPERIMENT_ID"))
     yield
     while mlflow.active_run():
         mlflow.end_run()
@@ -81,7 +86,9 @@ def _mlflow_state_restored() -> Iterator[None]:
 
 @pytest.fixture(autouse=True, scope="module")
 def _no_mlflow_state_between_modules():
-    with _mlflow_state_restored():
+    """A module ends with the process's first state: a session fixture set up by its first test (set up
+    before this fixture) leaves its store and experiment to this module's tests only."""
+    with _mlflow_state_restored(_MLFLOW_AT_START):
         yield
 
 

@@ -36,7 +36,7 @@ HEADLINE = [
 
 
 @pytest.fixture(scope="session")
-def demo_run(tmp_path_factory):
+def workflow_run(tmp_path_factory):
     """One workflow run: the light pipeline and DIET (3 epochs) on the pizza data."""
     home = tmp_path_factory.mktemp("workflow")
     configs = home / "configs"
@@ -54,6 +54,15 @@ def demo_run(tmp_path_factory):
     )
     result = workflow.run(settings)
     return result, mlflow.MlflowClient(uri), home
+
+
+@pytest.fixture()
+def demo_run(workflow_run):
+    """The workflow run, with MLflow's fluent API on its store and experiment (conftest restores it after each test)."""
+    result, client, _ = workflow_run
+    mlflow.set_tracking_uri(result.tracking_uri)
+    mlflow.set_experiment(experiment_id=client.get_run(result.run_id).info.experiment_id)
+    return workflow_run
 
 
 def children(client, parent_id):
