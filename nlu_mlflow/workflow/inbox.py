@@ -159,7 +159,7 @@ def _read_pages(store, reader, source, last_id, context, sizes: Sizes) -> tuple[
         seen = {i for i in seen.union(batch.event_ids[-sizes.page :]) if i > last_id - sizes.overlap}
         pages += 1
         if batch.messages >= sizes.commit_every or len(batch.deltas) >= sizes.commit_every:
-            store.record_page(source, folder.finish(batch), (since, last_id, seen), context)
+            store.record_page(source, batch, (since, last_id, seen), context)
             events, malformed, batch, since = (
                 events + batch.messages,
                 malformed + batch.malformed,
@@ -167,7 +167,7 @@ def _read_pages(store, reader, source, last_id, context, sizes: Sizes) -> tuple[
                 last_id,
             )
     if batch is not None:
-        store.record_page(source, folder.finish(batch), (since, last_id, seen), context)
+        store.record_page(source, batch, (since, last_id, seen), context)
         events, malformed = events + batch.messages, malformed + batch.malformed
     return events, malformed, pages
 
