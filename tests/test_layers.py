@@ -77,7 +77,9 @@ def violations(path: Path) -> list[str]:
         if layer and target and target != layer and target not in ALLOWED[layer]:
             problems.append(f"{where}:{line} imports {name}: {layer}/ may not import {target}/")
         if layer == "decide" and not _pure(name):
-            problems.append(f"{where}:{line} imports {name}: decide/ takes only stdlib, pandas, numpy, scipy, orjson")
+            problems.append(
+                f"{where}:{line} imports {name}: decide/ takes only stdlib, pandas, numpy, scipy, orjson"
+            )
         if layer is None and top == "nlu_mlflow" and path.name != "__init__.py" and name not in SHARED:
             problems.append(f"{where}:{line} imports {name}: the shared modules import no layer")
     return problems
