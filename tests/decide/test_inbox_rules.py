@@ -117,3 +117,31 @@ def test_folder_counts_malformed_events_and_ties_a_fallback_action_to_the_sender
     assert (page.messages, page.malformed, page.event_ids) == (1, 3, [1, 2, 3, 4])
     later = folder.fold([(5, "a", "action", 2.0, "action_default_fallback", "{}")])
     assert later.deltas["hello"].reasons == {r.FALLBACK} and later.deltas["hello"].count == 0
+
+
+def _user_row(event_id: int, when: float, intent: str, confidence: float, model_id: str | None) -> tuple:
+    import json
+
+    event = {
+        "event": "user",
+        "text": "Where is my order",
+        "parse_data": {"intent": {"name": intent, "confidence": confidence}, "intent_ranking": []},
+        "metadata": {"model_id": model_id} if model_id else {},
+    }
+    return (event_id, "a", "user", when, None, json.dumps(event))  # json writes NaN as NaN
+
+
+def test_the_latest_message_gives_the_parse_even_when_no_model_stamped_it():
+    folder = r.Folder(RULES)
+    page = folder.fold([_user_row(1, 1.0, "check_order", 0.9, None), _user_row(2, 2.0, "cancel", 0.8, None)])
+    assert page.deltas["where is my order"].parse["intent"] == "cancel"
+    stamped = folder.fold(
+        [_user_row(3, 3.0, "check_order", 0.9, "m1"), _user_row(4, 4.0, "cancel", 0.8, "m2")]
+    )
+    parse = stamped.deltas["where is my order"].parse
+    assert (parse["model_id"], parse["intent"], stamped.messages) == ("m2", "cancel", 2)
+
+
+def test_a_nan_confidence_that_python_json_wrote_is_read_not_counted_malformed():
+    page = r.Folder(RULES).fold([_user_row(1, 1.0, "greet", float("nan"), "m1")])
+    assert (page.messages, page.malformed) == (1, 0)
