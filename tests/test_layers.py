@@ -77,9 +77,8 @@ def violations(path: Path) -> list[str]:
         if layer and target and target != layer and target not in ALLOWED[layer]:
             problems.append(f"{where}:{line} imports {name}: {layer}/ may not import {target}/")
         if layer == "decide" and not _pure(name):
-            problems.append(
-                f"{where}:{line} imports {name}: decide/ takes only stdlib, pandas, numpy, scipy, orjson"
-            )
+            pure = ", ".join(sorted(PURE_THIRD_PARTY))
+            problems.append(f"{where}:{line} imports {name}: decide/ takes only stdlib, {pure}")
         if layer is None and top == "nlu_mlflow" and path.name != "__init__.py" and name not in SHARED:
             problems.append(f"{where}:{line} imports {name}: the shared modules import no layer")
     return problems
